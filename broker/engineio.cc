@@ -4,7 +4,7 @@
 
 #include "broker/random.h"
 #include "protocol/engineio.h"
-#include "storage/log.h"
+#include "storage/logging.h"
 
 namespace ferry::broker::eio {
 namespace {

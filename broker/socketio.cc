@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "broker/random.h"
-#include "storage/log.h"
+#include "storage/logging.h"
 
 namespace ferry::broker::sio {
 
@@ -267,6 +267,8 @@ socket::~socket() = default;
 
 const http_request& socket::request() const noexcept { return _client->request(); }
 
+bool socket::transport_open() const noexcept { return _client && _client->open(); }
+
 void socket::on(std::string event, event_handler handler) { _handlers[std::move(event)] = std::move(handler); }
 
 void socket::on_disconnect(disconnect_handler handler) { _disconnect_handlers.push_back(std::move(handler)); }
@@ -422,7 +424,7 @@ void socket::on_event(const psio::packet& p, std::vector<std::string>& attachmen
     name = ev.name.raw;  // numeric event names are allowed by the protocol
   }
   const event_handler* h = nullptr;
-  if (auto it = _handlers.find(std::string(name)); it != _handlers.end()) h = &it->second;
+  if (auto it = _handlers.find(name); it != _handlers.end()) h = &it->second;
   if (!h) h = _nsp.find_handler(name);
   if (!h) return;  // no listener: ignored, like the reference server
   message m(name, ev.args, attachments);
@@ -509,7 +511,7 @@ void namespace_::on_connection(connection_handler h) { _connection_handlers.push
 void namespace_::on(std::string event, event_handler h) { _handlers[std::move(event)] = std::move(h); }
 
 const event_handler* namespace_::find_handler(std::string_view event) const {
-  auto it = _handlers.find(std::string(event));
+  auto it = _handlers.find(event);
   return it == _handlers.end() ? nullptr : &it->second;
 }
 

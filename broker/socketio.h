@@ -109,6 +109,12 @@ class server;
 class client;
 using socket_ptr = std::shared_ptr<socket>;
 
+// Heterogeneous lookup: finding a handler by string_view allocates nothing.
+struct string_hash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 // Sends the ack a client asked for. Cheap to copy; keeps no socket alive; a no-op
 // when the client did not ask for an ack (operator bool is false) or has gone.
 class responder {
@@ -171,6 +177,8 @@ class socket final : public std::enable_shared_from_this<socket> {
   [[nodiscard]] const http_request& request() const noexcept;
   [[nodiscard]] bool connected() const noexcept { return _connected; }
   [[nodiscard]] bool recovered() const noexcept { return _recovered; }
+  // The underlying connection is still open (also true while the connect hook runs).
+  [[nodiscard]] bool transport_open() const noexcept;
 
   // Handlers for this socket only (namespace_::on applies to every socket and is checked
   // after these).
@@ -226,7 +234,7 @@ class socket final : public std::enable_shared_from_this<socket> {
   bool _connected = false;
   bool _recovered = false;
   std::vector<std::string> _rooms;
-  std::unordered_map<std::string, event_handler> _handlers;
+  std::unordered_map<std::string, event_handler, string_hash, std::equal_to<>> _handlers;
   std::vector<disconnect_handler> _disconnect_handlers;
   std::unordered_map<uint64_t, pending_ack> _pending_acks;
 };
@@ -302,7 +310,7 @@ class namespace_ {
   std::string _name;
   std::vector<middleware> _middlewares;
   std::vector<connection_handler> _connection_handlers;
-  std::unordered_map<std::string, event_handler> _handlers;
+  std::unordered_map<std::string, event_handler, string_hash, std::equal_to<>> _handlers;
   connect_hook _connect_hook;
   std::unordered_map<std::string, socket*> _sockets;
   std::unordered_map<std::string, std::unordered_set<socket*>> _rooms;

@@ -275,6 +275,13 @@ result<value> parse(std::string_view text, unsigned max_depth) {
   return v;
 }
 
+result<value> parse_first(std::string_view text, unsigned max_depth) {
+  scanner s(text.data(), text.data() + text.size(), max_depth);
+  value v;
+  if (errc e = s.scan_value(v, 0); e != errc::ok) return e;
+  return v;
+}
+
 array_reader::array_reader(value array) noexcept
     : _p(array.raw.data() + 1), _end(array.raw.data() + array.raw.size() - 1) {}
 
@@ -305,15 +312,19 @@ bool object_reader::next(value& key, value& out) noexcept {
 }
 
 bool find_member(value object, std::string_view key, value& out) noexcept {
+  // JSON.parse keeps the last of duplicate keys. Returning the first one would let a
+  // payload pass our checks (e.g. a binary placeholder's "num") and then mean something
+  // else to the JavaScript peers it is relayed to, so scan to the end.
   object_reader r(object);
   value k, v;
+  bool found = false;
   while (r.next(k, v)) {
     if (string_equals(k, key)) {
       out = v;
-      return true;
+      found = true;
     }
   }
-  return false;
+  return found;
 }
 
 std::string unescape(value string) {

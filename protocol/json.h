@@ -40,6 +40,10 @@ inline constexpr unsigned default_max_depth = 64;
 // Strings must be valid UTF-8 and contain no raw control characters.
 [[nodiscard]] result<value> parse(std::string_view text, unsigned max_depth = default_max_depth);
 
+// Scans one JSON value at the start of `text` (after optional whitespace) and ignores
+// what follows it, e.g. the first element of a comma-separated argument list.
+[[nodiscard]] result<value> parse_first(std::string_view text, unsigned max_depth = default_max_depth);
+
 // Walks the elements of a validated array.
 class array_reader {
  public:
@@ -66,7 +70,8 @@ class object_reader {
   const char* _end;
 };
 
-// Finds the member named `key` (compared after unescaping) in a validated object.
+// Finds the member named `key` (compared after unescaping) in a validated object. With
+// duplicate keys the last one wins, as in JSON.parse.
 [[nodiscard]] bool find_member(value object, std::string_view key, value& out) noexcept;
 
 // Decodes a validated string value to UTF-8 (escapes resolved).

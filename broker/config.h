@@ -1,0 +1,41 @@
+// config.h - ferry-broker configuration: embedded defaults, a TOML file (--config), and
+// command-line flags, applied in that order (flags win). ferry.example.toml documents
+// every key with its default.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "broker/engine.h"
+#include "broker/engineio.h"
+#include "broker/socketio.h"
+#include "broker/transport.h"
+#include "storage/log.h"
+#include "storage/logging.h"
+
+namespace ferry::broker {
+
+struct broker_config {
+  std::string data_dir = "./ferry-data";
+  log::level log_level = log::level::info;
+  transport_options listen{.host = "127.0.0.1", .port = 7070};
+  eio::options engine;
+  sio::options socketio;
+  engine_options delivery;
+  storage::options storage;
+  bool debug_faults = false;  // tests only: POST /v1/debug/storage-fault toggles write failures
+};
+
+// Parses "30s", "500ms", "24h", "7d", "1m" or a bare integer (milliseconds).
+[[nodiscard]] bool parse_duration(std::string_view text, std::chrono::milliseconds& out);
+// Parses "HOST:PORT" (IPv6 as "[::1]:7070").
+[[nodiscard]] bool parse_listen(std::string_view text, std::string& host, uint16_t& port);
+
+// Loads a TOML file over `cfg`. Throws std::runtime_error with the file, key and reason
+// on any unknown key, wrong type or invalid value (a start-up error).
+void load_toml(const std::string& path, broker_config& cfg);
+
+// One line describing the effective settings, for the start-up log.
+[[nodiscard]] std::string describe(const broker_config& cfg);
+
+}  // namespace ferry::broker
