@@ -26,6 +26,7 @@ http_response text_response(int status, std::string body, std::string_view conte
   http_response r;
   r.status = status;
   r.headers.emplace_back("Content-Type", std::string(content_type));
+  if (status == 200) r.headers.emplace_back("Cache-Control", "no-store");
   r.body = std::move(body);
   return r;
 }
@@ -138,15 +139,30 @@ void session::close(close_reason reason) {
     _probe->close(1000, "");
     _probe.reset();
   }
+  bool drain = false;
   if (_kind == transport_kind::polling) {
-    flush_poll(true);  // a waiting GET gets what is queued plus the close packet
+    if (_poll) {
+      flush_poll(true);  // a waiting GET gets what is queued plus the close packet
+    } else if (reason == close_reason::forced_close || reason == close_reason::server_shutdown) {
+      // Closed by the server between polls: keep the queue for the next GET (like the
+      // reference server), so a final DISCONNECT still reaches the client.
+      drain = true;
+      _draining = true;
+      _ping_timer.expires_after(_server._opts.ping_interval + _server._opts.ping_timeout);
+      _ping_timer.async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+        if (ec) return;
+        if (auto s = weak.lock()) s->_server._sessions.erase(s->_id);
+      });
+    }
   } else if (_ws) {
     _ws->close(1000, "");
   }
-  _write_buffer.clear();
-  _write_buffer_bytes = 0;
+  if (!drain) {
+    _write_buffer.clear();
+    _write_buffer_bytes = 0;
+  }
   auto self = shared_from_this();  // keep alive while the server and the handler let go
-  _server.on_session_closed(*this, reason);
+  _server.on_session_closed(*this, reason, drain);
   if (auto h = std::move(_handler)) h->on_eio_close(reason);
 }
 
@@ -202,6 +218,10 @@ void session::on_packet(char type, bool binary, std::string_view data) {
 }
 
 void session::on_poll(const std::shared_ptr<http_exchange>& ex) {
+  if (_state != state::open) {
+    ex->respond(_server.error_response(ex->request(), server::eio_error::unknown_sid));
+    return;
+  }
   if (_poll) {
     // Two concurrent GETs: the spec says the session is closed.
     logger.debug("session {}: overlapping poll", _id);
@@ -348,7 +368,11 @@ void session::on_ws_close(bool probe) {
 server::server(asio::io_context& io, options opts, session_callback on_session)
     : _io(io), _opts(std::move(opts)), _on_session(std::move(on_session)) {}
 
-server::~server() { close_all(close_reason::server_shutdown); }
+server::~server() {
+  close_all(close_reason::server_shutdown);
+  for (auto& [id, s] : _sessions) s->_ping_timer.cancel();  // draining sessions must not outlive us
+  _sessions.clear();
+}
 
 std::string server::new_id() {
   for (;;) {
@@ -426,6 +450,18 @@ void server::handle_http(const std::shared_ptr<http_exchange>& ex) {
     return;
   }
   session_ptr s = it->second;
+  if (s->_draining) {
+    // A session the server closed between polls: hand over what was queued, then forget it.
+    if (req.method == "GET") {
+      s->_poll = ex;
+      s->flush_poll(true);
+    } else {
+      ex->respond(error_response(req, eio_error::bad_request));
+    }
+    s->_ping_timer.cancel();
+    _sessions.erase(sid);
+    return;
+  }
   if (s->_kind != session::transport_kind::polling) {
     ex->respond(error_response(req, eio_error::bad_request));
     return;
@@ -502,10 +538,18 @@ void server::handle_upgrade(std::shared_ptr<ws_connection> ws) {
   _on_session(s);
 }
 
-void server::on_session_closed(session& s, close_reason reason) {
+void server::on_session_closed(session& s, close_reason reason, bool drain) {
   ++_stats.closed[static_cast<size_t>(reason)];
-  logger.debug("session {} closed: {}", s.id(), to_string(reason));
-  _sessions.erase(s.id());
+  switch (reason) {
+    case close_reason::parse_error:
+    case close_reason::payload_too_large:
+    case close_reason::slow_consumer:
+      logger.warn("session {} ({}) closed: {}", s.id(), s.handshake_request().remote, to_string(reason));
+      break;
+    default:
+      logger.debug("session {} closed: {}", s.id(), to_string(reason));
+  }
+  if (!drain) _sessions.erase(s.id());
 }
 
 void server::close_all(close_reason reason) {

@@ -122,6 +122,7 @@ class session final : public std::enable_shared_from_this<session> {
   bool _probe_answered = false;
   bool _flush_scheduled = false;
   bool _awaiting_pong = false;
+  bool _draining = false;      // closed by the server; the next GET gets the queue + close packet
   http_request _handshake;
   std::shared_ptr<session_handler> _handler;
 
@@ -187,7 +188,7 @@ class server {
   };
   [[nodiscard]] http_response error_response(const http_request& req, eio_error e);
   void handshake_polling(const std::shared_ptr<http_exchange>& ex);
-  void on_session_closed(session& s, close_reason reason);
+  void on_session_closed(session& s, close_reason reason, bool drain);
   std::string new_id();
 
   asio::io_context& _io;
