@@ -1264,6 +1264,18 @@ std::vector<engine::lag_info> engine::consumer_lag() const {
   return out;
 }
 
+bool engine::consumer_active(std::string_view nsp, std::string_view consumer, std::string_view topic) const {
+  auto it = _namespaces.find(std::string(nsp));
+  if (it == _namespaces.end()) return false;
+  for (const auto& w : it->second->all_sessions) {
+    auto s = w.lock();
+    if (!s || s->st == session_rt::state::closed) continue;
+    for (const auto& sub : s->subs)
+      if (sub->consumer == consumer && sub->topic == topic) return true;
+  }
+  return false;
+}
+
 void engine::shutdown() {
   if (_shutting_down) return;
   _shutting_down = true;

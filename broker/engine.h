@@ -119,6 +119,9 @@ class engine {
     uint64_t lag;
   };
   [[nodiscard]] std::vector<lag_info> consumer_lag() const;
+  // True while a connected session of `consumer` is subscribed to `topic` in `nsp`
+  // (its live cursor would overwrite a position set from outside).
+  [[nodiscard]] bool consumer_active(std::string_view nsp, std::string_view consumer, std::string_view topic) const;
 
   struct ns_rt;
   struct session_rt;

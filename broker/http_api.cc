@@ -98,6 +98,11 @@ http_api::http_api(http_server& http, engine& eng, sio::server& sio, std::shared
   _http.route("/v1/publish", [this](const auto& ex) { publish(ex); });
   _http.route("/v1/topics", [this](const auto& ex) { topics(ex); });
   _http.route("/v1/topics/", [this](const auto& ex) { topics(ex); });
+  _http.route("/v1/consumers", [this](const auto& ex) { consumers(ex); });
+  _http.route("/v1/positions", [this](const auto& ex) { set_position(ex); });
+  _http.route("/v1/dlq", [this](const auto& ex) { dlq(ex); });
+  _http.route("/v1/dlq/redrive", [this](const auto& ex) { redrive(ex); });
+  _http.route("/v1/stats", [this](const auto& ex) { stats(ex); });
   _http.route("/healthz", [this](const auto& ex) { health(ex); });
   _http.route("/metrics", [this](const auto& ex) { metrics(ex); });
   if (_faults) _http.route("/v1/debug/storage-fault", [this](const auto& ex) { debug_fault(ex); });
@@ -275,6 +280,260 @@ void http_api::metrics(const std::shared_ptr<http_exchange>& ex) {
   r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
   r.body = std::move(out);
   ex->respond(std::move(r));
+}
+
+namespace {
+
+// Reads a string member of a JSON request body; empty if absent or not a string.
+std::string member(const pjson::value& obj, std::string_view key) {
+  pjson::value v;
+  if (pjson::find_member(obj, key, v) && v.is_string()) return pjson::unescape(v);
+  return {};
+}
+
+}  // namespace
+
+void http_api::consumers(const std::shared_ptr<http_exchange>& ex) {
+  const http_request& req = ex->request();
+  std::string nsp = namespace_of(req), only;
+  (void)req.query_param("consumer", only);
+  auto ns = _engine.namespace_id(nsp);
+  if (!ns) {
+    ex->respond(json_response(404, error_json("unknown_namespace", fmt::format("namespace {} is not served", nsp))));
+    return;
+  }
+  storage::log& log = _engine.log();
+  uint32_t epoch = log.epoch();
+  std::string out = R"({"ok":true,"consumers":[)";
+  bool first = true;
+  auto lags = _engine.consumer_lag();
+  for (const auto& p : log.positions(*ns)) {
+    if (!only.empty() && p.consumer != only) continue;
+    auto t = log.topic(*ns, p.topic_id);
+    if (!t) continue;
+    uint64_t lag = 0;
+    for (const auto& l : lags)
+      if (l.nsp == nsp && l.consumer == p.consumer && l.topic == t->name) lag = l.lag;
+    if (!first) out.push_back(',');
+    first = false;
+    out += R"({"consumer":)";
+    pjson::append_quoted(out, p.consumer);
+    out += R"(,"topic":)";
+    pjson::append_quoted(out, t->name);
+    out += fmt::format(R"(,"position":"{}","head":"{}","lag":{},"updated":{},"active":{}}})",
+                       protocol::format_offset({epoch, p.seq}), protocol::format_offset({epoch, t->last_seq}), lag,
+                       p.updated_ms, _engine.consumer_active(nsp, p.consumer, t->name) ? "true" : "false");
+  }
+  out += "]}";
+  ex->respond(json_response(200, std::move(out)));
+}
+
+void http_api::set_position(const std::shared_ptr<http_exchange>& ex) {
+  const http_request& req = ex->request();
+  if (req.method != "POST") {
+    ex->respond(json_response(405, error_json("method_not_allowed", "use POST")));
+    return;
+  }
+  auto body = pjson::parse(req.body);
+  if (!body || !body->is_object()) {
+    ex->respond(json_response(400, error_json("invalid_payload", "expected {consumer, topic, to, namespace?}")));
+    return;
+  }
+  std::string consumer = member(*body, "consumer"), topic = member(*body, "topic"), to = member(*body, "to");
+  std::string nsp = member(*body, "namespace");
+  if (nsp.empty()) nsp = "/";
+  if (consumer.empty() || topic.empty() || to.empty()) {
+    ex->respond(json_response(400, error_json("invalid_payload", "consumer, topic and to are required")));
+    return;
+  }
+  auto ns = _engine.namespace_id(nsp);
+  if (!ns) {
+    ex->respond(json_response(404, error_json("unknown_namespace", fmt::format("namespace {} is not served", nsp))));
+    return;
+  }
+  storage::log& log = _engine.log();
+  auto tid = log.find_topic(*ns, topic);
+  if (!tid) {
+    ex->respond(json_response(404, error_json("unknown_topic", "no such topic")));
+    return;
+  }
+  auto info = log.topic(*ns, *tid);
+  uint64_t seq;
+  if (to == "earliest") {
+    seq = log.low_water(*ns);
+  } else if (to == "latest") {
+    seq = info->last_seq;
+  } else {
+    auto off = protocol::parse_offset(to);
+    if (!off) {
+      ex->respond(json_response(400, error_json("invalid_offset", "to is an offset, earliest or latest")));
+      return;
+    }
+    if (off->epoch != log.epoch()) {
+      ex->respond(json_response(400, error_json("epoch_mismatch", "the offset belongs to another data directory")));
+      return;
+    }
+    if (off->seq > info->last_seq + 1) {
+      ex->respond(json_response(400, error_json("beyond_head", "the offset is beyond the head of the topic")));
+      return;
+    }
+    seq = off->seq > 0 ? off->seq - 1 : 0;  // the next delivery is that offset
+  }
+  if (_engine.consumer_active(nsp, consumer, topic)) {
+    ex->respond(json_response(409, error_json("consumer_active",
+                                              "the consumer is connected and subscribed to the topic; disconnect it first")));
+    return;
+  }
+  uint32_t epoch = log.epoch();
+  log.put_position(*ns, consumer, *tid, seq, [ex, epoch, seq](storage::errc e) {
+    if (e != storage::errc::ok) {
+      ex->respond(json_response(503, error_json("storage_unavailable", storage::to_string(e))));
+      return;
+    }
+    ex->respond(json_response(200, fmt::format(R"({{"ok":true,"position":"{}"}})", protocol::format_offset({epoch, seq}))));
+  });
+}
+
+void http_api::dlq(const std::shared_ptr<http_exchange>& ex) {
+  std::string nsp = namespace_of(ex->request());
+  auto ns = _engine.namespace_id(nsp);
+  if (!ns) {
+    ex->respond(json_response(404, error_json("unknown_namespace", fmt::format("namespace {} is not served", nsp))));
+    return;
+  }
+  storage::log& log = _engine.log();
+  std::string out = R"({"ok":true,"topics":[)";
+  bool first = true;
+  for (const auto& t : log.topics(*ns)) {
+    if (!t.name.starts_with("$dlq.")) continue;
+    uint64_t redriven = 0;
+    if (auto p = log.get_position(*ns, "$redrive", t.id)) redriven = *p;
+    if (!first) out.push_back(',');
+    first = false;
+    out += R"({"topic":)";
+    pjson::append_quoted(out, t.name);
+    out += R"(,"consumer":)";
+    pjson::append_quoted(out, std::string_view(t.name).substr(5));
+    out += fmt::format(R"(,"count":{},"head":"{}","redriven_to":"{}"}})", t.count,
+                       protocol::format_offset({log.epoch(), t.last_seq}), protocol::format_offset({log.epoch(), redriven}));
+  }
+  out += "]}";
+  ex->respond(json_response(200, std::move(out)));
+}
+
+void http_api::redrive(const std::shared_ptr<http_exchange>& ex) {
+  const http_request& req = ex->request();
+  if (req.method != "POST") {
+    ex->respond(json_response(405, error_json("method_not_allowed", "use POST")));
+    return;
+  }
+  auto body = pjson::parse(req.body);
+  if (!body || !body->is_object()) {
+    ex->respond(json_response(400, error_json("invalid_payload", "expected {consumer, namespace?, limit?}")));
+    return;
+  }
+  std::string consumer = member(*body, "consumer"), nsp = member(*body, "namespace");
+  if (nsp.empty()) nsp = "/";
+  size_t limit = 1000;
+  pjson::value lv;
+  uint64_t l = 0;
+  if (pjson::find_member(*body, "limit", lv) && pjson::as_uint64(lv, l) && l > 0) limit = std::min<uint64_t>(l, 10000);
+  auto ns = _engine.namespace_id(nsp);
+  if (!ns || consumer.empty()) {
+    ex->respond(json_response(ns ? 400 : 404, error_json(ns ? "invalid_payload" : "unknown_namespace",
+                                                        ns ? "consumer is required" : "namespace is not served")));
+    return;
+  }
+  storage::log& log = _engine.log();
+  auto tid = log.find_topic(*ns, "$dlq." + consumer);
+  if (!tid) {
+    ex->respond(json_response(404, error_json("unknown_topic", "no dead-letter topic for that consumer")));
+    return;
+  }
+  uint64_t after = 0;
+  if (auto p = log.get_position(*ns, "$redrive", *tid)) after = *p;
+  std::vector<storage::stored_event> evs;
+  if (auto e = log.read(*ns, *tid, after, limit, 16 << 20, evs); e != storage::errc::ok) {
+    ex->respond(json_response(500, error_json("storage_error", storage::to_string(e))));
+    return;
+  }
+  if (evs.empty()) {
+    ex->respond(json_response(200, R"({"ok":true,"redriven":0})"));
+    return;
+  }
+  // Back to the origin topics as one batch; the id "redrive:<dlq offset>" makes a repeated
+  // redrive (e.g. after a crash between publish and position update) a no-op.
+  std::string batch = "[";
+  uint32_t epoch = log.epoch();
+  std::vector<std::string> attachments;
+  bool binary = false;
+  for (size_t i = 0; i < evs.size(); ++i) {
+    const schema::Event* e = evs[i].event();
+    auto view = [](const flatbuffers::String* s) { return s ? std::string_view(s->data(), s->size()) : std::string_view(); };
+    if (e->attachments() && e->attachments()->size() > 0) binary = true;
+    if (i) batch.push_back(',');
+    batch += R"({"topic":)";
+    pjson::append_quoted(batch, view(e->origin_topic()));
+    batch += R"(,"event":)";
+    pjson::append_quoted(batch, view(e->event()));
+    batch += fmt::format(R"(,"id":"redrive:{}")", protocol::format_offset({epoch, evs[i].seq}));
+    if (!view(e->data()).empty()) {
+      batch += R"(,"data":)";
+      batch += view(e->data());
+    }
+    batch.push_back('}');
+  }
+  batch.push_back(']');
+  if (binary) {
+    ex->respond(json_response(400, error_json("unsupported", "redrive of events with binary attachments is not supported")));
+    return;
+  }
+  uint64_t last = evs.back().seq;
+  size_t count = evs.size();
+  uint32_t dlq_topic = *tid;
+  uint32_t ns_id = *ns;
+  _engine.publish(nsp, batch, {}, [this, ex, ns_id, dlq_topic, last, count, epoch](std::string reply) {
+    if (!reply.starts_with(R"({"ok":true)")) {
+      ex->respond(json_response(status_for(reply), std::move(reply)));
+      return;
+    }
+    _engine.log().put_position(ns_id, "$redrive", dlq_topic, last, [ex, last, count, epoch](storage::errc e) {
+      if (e != storage::errc::ok) {
+        ex->respond(json_response(503, error_json("storage_unavailable", storage::to_string(e))));
+        return;
+      }
+      ex->respond(json_response(200, fmt::format(R"({{"ok":true,"redriven":{},"position":"{}"}})", count,
+                                                 protocol::format_offset({epoch, last}))));
+    });
+  });
+}
+
+void http_api::stats(const std::shared_ptr<http_exchange>& ex) {
+  const auto& es = _engine.stats();
+  auto ls = _engine.log().stats();
+  std::string out = fmt::format(
+      R"({{"ok":true,"connections":{},"engineio_sessions":{},"sessions":{},"subscriptions":{},"published":{},)"
+      R"("duplicates":{},"publish_errors":{},"delivered":{},"replayed":{},"redelivered":{},"dead_lettered":{},)"
+      R"("acks":{},"recoveries":{},"recovery_failures":{},"gaps":{},"slow_consumer_cuts":{},)"
+      R"("storage":{{"healthy":{},"sync":"{}","group_commits":{},"write_errors":{},"corrupt_records":{},"appended":{}}},)"
+      R"("namespaces":[)",
+      _http.connection_count(), _sio.engine().session_count(), es.sessions, es.subscriptions, es.published, es.duplicates,
+      es.publish_errors, es.delivered, es.replayed, es.redelivered, es.dead_lettered, es.acks, es.recoveries,
+      es.recovery_failures, es.gaps, es.slow_consumer_cuts,
+      _engine.log().health() == storage::errc::ok ? "true" : "false", storage::to_string(_engine.log().sync()),
+      ls.group_commits, ls.write_errors, ls.corrupt_records, ls.appended_events);
+  bool first = true;
+  for (const auto& [name, id] : _engine.log().namespaces()) {
+    if (!_engine.namespace_id(name)) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    out += R"({"name":)";
+    pjson::append_quoted(out, name);
+    out += fmt::format(R"(,"head":"{}","topics":{}}})", protocol::format_offset({_engine.log().epoch(), _engine.log().head(id)}),
+                       _engine.log().topics(id).size());
+  }
+  out += "]}";
+  ex->respond(json_response(200, std::move(out)));
 }
 
 void http_api::debug_fault(const std::shared_ptr<http_exchange>& ex) {

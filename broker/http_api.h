@@ -2,6 +2,11 @@
 //   POST /v1/publish[?namespace=/]            same body and reply as the `publish` event
 //   GET  /v1/topics[?namespace=/]             topics with head offset, count, bytes
 //   GET  /v1/topics/<topic>/events?from=&limit=&namespace=   read events (JSON)
+//   GET  /v1/consumers[?namespace=&consumer=]  named consumers: position and lag per topic
+//   POST /v1/positions                        {consumer, topic, to, namespace?}: move a position
+//   GET  /v1/dlq[?namespace=]                 dead-letter topics and their depth
+//   POST /v1/dlq/redrive                      {consumer, namespace?, limit?}: republish DLQ events
+//   GET  /v1/stats                            counters as JSON
 //   GET  /healthz                             200 when storage writes work, 503 otherwise
 //   GET  /metrics                             Prometheus text format
 // Threading: io thread.
@@ -27,6 +32,11 @@ class http_api {
   void health(const std::shared_ptr<http_exchange>& ex);
   void metrics(const std::shared_ptr<http_exchange>& ex);
   void debug_fault(const std::shared_ptr<http_exchange>& ex);
+  void consumers(const std::shared_ptr<http_exchange>& ex);
+  void set_position(const std::shared_ptr<http_exchange>& ex);
+  void dlq(const std::shared_ptr<http_exchange>& ex);
+  void redrive(const std::shared_ptr<http_exchange>& ex);
+  void stats(const std::shared_ptr<http_exchange>& ex);
 
   http_server& _http;
   engine& _engine;
