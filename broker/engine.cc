@@ -224,11 +224,15 @@ void engine::link_topic(ns_rt& ns, topic_rt& t, uint32_t id) {
 // publish
 
 void engine::on_publish(session_rt& s, sio::message& m, sio::responder reply) {
-  // The payload is the first argument; anything after it is ignored.
+  // The payload is the first argument (the packet was validated by the decoder); anything
+  // after it is ignored. The reply is the publish ack.
   auto v = pjson::parse_first(m.args_json());
-  std::string_view first = v ? v->raw : std::string_view();
-  // Replies are emitted through the socket as the publish ack.
-  do_publish(*s.ns, &s, first, m.attachments(), [reply](std::string json) mutable { reply.send(std::move(json)); });
+  if (!v) {
+    ++_stats.publish_errors;
+    reply.send(error_reply("invalid_payload", "publish expects a JSON object or an array of objects"));
+    return;
+  }
+  do_publish(*s.ns, &s, *v, m.attachments(), [reply](std::string json) mutable { reply.send(std::move(json)); });
 }
 
 void engine::publish(std::string_view nsp, std::string_view payload, std::vector<std::string> attachments,
@@ -238,22 +242,26 @@ void engine::publish(std::string_view nsp, std::string_view payload, std::vector
     reply(error_reply("unknown_namespace", fmt::format("namespace {} is not served", nsp)));
     return;
   }
-  do_publish(*it->second, nullptr, payload, attachments, std::move(reply));
+  auto doc = pjson::parse(payload);
+  if (!doc) {
+    ++_stats.publish_errors;
+    reply(error_reply("invalid_payload", "publish expects a JSON object or an array of objects"));
+    return;
+  }
+  do_publish(*it->second, nullptr, *doc, attachments, std::move(reply));
 }
 
-void engine::do_publish(ns_rt& ns, session_rt* from, std::string_view payload, std::vector<std::string>& attachments,
+void engine::do_publish(ns_rt& ns, session_rt* from, pjson::value doc, std::vector<std::string>& attachments,
                         std::function<void(std::string)> reply) {
   auto fail = [&](std::string_view code, std::string_view message) {
     ++_stats.publish_errors;
     reply(error_reply(code, message));
   };
   if (_shutting_down) return fail("shutting_down", "the broker is shutting down");
-  auto doc = pjson::parse(payload);
-  if (!doc) return fail("invalid_payload", "publish expects a JSON object or an array of objects");
-  bool batch = doc->is_array();
+  bool batch = doc.is_array();
   std::vector<pjson::value> items;
   if (batch) {
-    pjson::array_reader r(*doc);
+    pjson::array_reader r(doc);
     pjson::value v;
     while (r.next(v)) items.push_back(v);
     if (items.empty()) return fail("invalid_payload", "empty publish batch");
@@ -261,37 +269,47 @@ void engine::do_publish(ns_rt& ns, session_rt* from, std::string_view payload, s
       return fail("too_large", fmt::format("a batch holds at most {} events", _opts.max_batch_events));
     if (!attachments.empty()) return fail("invalid_payload", "binary attachments need a single-event publish");
   } else {
-    items.push_back(*doc);
+    items.push_back(doc);
   }
   std::vector<storage::event_input> events;
   events.reserve(items.size());
   for (const auto& item : items) {
     if (!item.is_object()) return fail("invalid_payload", "each published event must be a JSON object");
+    // One pass over the members; a repeated key keeps its last value, as JSON.parse does.
+    pjson::value topic_v, event_v, id_v, data_v, key, val;
+    bool has_topic = false, has_event = false, has_id = false, has_data = false;
+    for (pjson::object_reader r(item); r.next(key, val);) {
+      if (pjson::string_equals(key, "topic")) has_topic = true, topic_v = val;
+      else if (pjson::string_equals(key, "event")) has_event = true, event_v = val;
+      else if (pjson::string_equals(key, "id")) has_id = true, id_v = val;
+      else if (pjson::string_equals(key, "data")) has_data = true, data_v = val;
+    }
     storage::event_input ev;
     pjson::value v;
-    if (!pjson::find_member(item, "topic", v) || !v.is_string())
-      return fail("invalid_topic", "\"topic\" must be a string");
-    ev.topic = pjson::unescape(v);
+    if (!has_topic || !topic_v.is_string()) return fail("invalid_topic", "\"topic\" must be a string");
+    ev.topic = pjson::unescape(topic_v);
     if (ev.topic.empty() || ev.topic.size() > _opts.max_topic_bytes || !valid_name_chars(ev.topic))
       return fail("invalid_topic", fmt::format("a topic is 1 to {} bytes without control characters", _opts.max_topic_bytes));
     if (ev.topic[0] == '$') return fail("reserved_topic", "topics starting with '$' are reserved for the broker");
-    if (pjson::find_member(item, "event", v)) {
-      if (!v.is_string()) return fail("invalid_event", "\"event\" must be a string");
-      ev.event = pjson::unescape(v);
+    if (has_event) {
+      if (!event_v.is_string()) return fail("invalid_event", "\"event\" must be a string");
+      ev.event = pjson::unescape(event_v);
     } else {
       ev.event = "message";
     }
     if (ev.event.empty() || ev.event.size() > _opts.max_event_name_bytes || !valid_name_chars(ev.event))
       return fail("invalid_event", fmt::format("an event name is 1 to {} bytes", _opts.max_event_name_bytes));
     if (reserved_event(ev.event)) return fail("reserved_event", fmt::format("event name \"{}\" is reserved", ev.event));
-    if (pjson::find_member(item, "id", v)) {
+    if (has_id) {
+      v = id_v;
       if (v.is_string()) ev.id = pjson::unescape(v);
       else if (v.is_number()) ev.id = std::string(v.raw);
       else if (v.type != pjson::kind::null) return fail("invalid_id", "\"id\" must be a string or a number");
       if (ev.id.size() > _opts.max_id_bytes)
         return fail("invalid_id", fmt::format("an id is at most {} bytes", _opts.max_id_bytes));
     }
-    if (pjson::find_member(item, "data", v)) {
+    if (has_data) {
+      v = data_v;
       ev.data = pjson::is_compact(v.raw) ? std::string(v.raw) : pjson::minify(v.raw);
       if (!attachments.empty()) {
         if (psio::check_placeholders(v, static_cast<uint32_t>(attachments.size())) != protocol::errc::ok)

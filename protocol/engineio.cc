@@ -17,10 +17,12 @@ result<packet> decode_text(std::string_view frame) noexcept {
 errc payload::decode(std::string_view body) {
   _packets.clear();
   _decoded.clear();
-  size_t binaries = 0;
-  for (char c : body)
-    if (c == record_separator) ++binaries;  // upper bound on the number of packets - 1
-  _decoded.reserve(binaries + 1);  // keeps views into _decoded stable
+  // Views into _decoded must stay valid: reserve one slot per binary part ("b" after a
+  // separator, or at the start) so the vector never reallocates.
+  size_t binaries = !body.empty() && body[0] == 'b' ? 1 : 0;
+  for (size_t i = 0; i + 1 < body.size(); ++i)
+    if (body[i] == record_separator && body[i + 1] == 'b') ++binaries;
+  _decoded.reserve(binaries);
   size_t start = 0;
   for (;;) {
     size_t end = body.find(record_separator, start);

@@ -48,6 +48,10 @@ struct packet {
 // packets view into `_decoded`, so the body must outlive the payload.
 class payload {
  public:
+  payload() = default;
+  payload(const payload&) = delete;  // packets view into this object's storage
+  payload& operator=(const payload&) = delete;
+
   [[nodiscard]] const std::vector<packet>& packets() const noexcept { return _packets; }
 
   // Splits `body` on 0x1e and decodes every packet. On error the payload is left empty.

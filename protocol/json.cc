@@ -6,6 +6,26 @@ namespace ferry::protocol::json {
 namespace {
 
 inline bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Skips string content that needs no attention: printable ASCII other than '"' and '\\'.
+// Eight bytes per step (SWAR); returns the first byte that needs a closer look, or end.
+inline const char* skip_plain(const char* p, const char* end) noexcept {
+  constexpr uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+  while (end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
+    if ((special & highs) != 0) break;
+    p += 8;
+  }
+  while (p < end) {
+    auto c = static_cast<unsigned char>(*p);
+    if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+    ++p;
+  }
+  return p;
+}
 inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 inline int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -132,6 +152,8 @@ class scanner {
   errc scan_string() noexcept {
     ++_p;  // opening quote
     while (_p < _end) {
+      _p = skip_plain(_p, _end);
+      if (_p >= _end) break;
       auto c = static_cast<unsigned char>(*_p);
       if (c == '"') {
         ++_p;
@@ -311,7 +333,7 @@ bool object_reader::next(value& key, value& out) noexcept {
   return true;
 }
 
-bool find_member(value object, std::string_view key, value& out) noexcept {
+bool find_member(value object, std::string_view key, value& out) {
   // JSON.parse keeps the last of duplicate keys. Returning the first one would let a
   // payload pass our checks (e.g. a binary placeholder's "num") and then mean something
   // else to the JavaScript peers it is relayed to, so scan to the end.
@@ -366,7 +388,7 @@ std::string unescape(value string) {
   return out;
 }
 
-bool string_equals(value string, std::string_view text) noexcept {
+bool string_equals(value string, std::string_view text) {
   std::string_view body = string.raw.substr(1, string.raw.size() - 2);
   if (body.find('\\') == std::string_view::npos) return body == text;
   return unescape(string) == text;
@@ -437,16 +459,20 @@ std::string quoted(std::string_view text) {
 }
 
 bool is_compact(std::string_view valid_json) noexcept {
-  bool in_string = false;
-  for (size_t i = 0; i < valid_json.size(); ++i) {
-    char c = valid_json[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (is_ws(c)) {
-      return false;
+  const char* p = valid_json.data();
+  const char* end = p + valid_json.size();
+  while (p < end) {
+    char c = *p++;
+    if (is_ws(c)) return false;
+    if (c != '"') continue;
+    for (;;) {  // inside a string: only '"' and escapes matter
+      p = skip_plain(p, end);
+      if (p >= end) return true;
+      if (*p == '"') {
+        ++p;
+        break;
+      }
+      p += *p == '\\' ? 2 : 1;
     }
   }
   return true;

@@ -72,12 +72,12 @@ class object_reader {
 
 // Finds the member named `key` (compared after unescaping) in a validated object. With
 // duplicate keys the last one wins, as in JSON.parse.
-[[nodiscard]] bool find_member(value object, std::string_view key, value& out) noexcept;
+[[nodiscard]] bool find_member(value object, std::string_view key, value& out);
 
 // Decodes a validated string value to UTF-8 (escapes resolved).
 [[nodiscard]] std::string unescape(value string);
 // Compares a validated string value with `text` without allocating.
-[[nodiscard]] bool string_equals(value string, std::string_view text) noexcept;
+[[nodiscard]] bool string_equals(value string, std::string_view text);
 
 // Integer reads of a validated number; false if it has a fraction/exponent or overflows.
 [[nodiscard]] bool as_uint64(value number, uint64_t& out) noexcept;

@@ -22,7 +22,7 @@ bool parse_u64(std::string_view digits, uint64_t& out) noexcept {
   return true;
 }
 
-bool payload_valid(packet_type type, json::value v) noexcept {
+bool payload_valid(packet_type type, json::value v) {
   switch (type) {
     case packet_type::connect:
       return v.is_object();
@@ -71,7 +71,7 @@ bool is_reserved_event(std::string_view name) noexcept {
   return false;
 }
 
-result<packet> decode(std::string_view text, const decode_limits& limits) noexcept {
+result<packet> decode(std::string_view text, const decode_limits& limits) {
   if (text.empty()) return errc::empty_packet;
   packet p;
   char t = text[0];
@@ -136,7 +136,7 @@ std::string_view array_contents(json::value array) noexcept {
 }
 
 namespace {
-errc check_placeholders_rec(json::value v, uint32_t count) noexcept {
+errc check_placeholders_rec(json::value v, uint32_t count) {
   if (v.is_array()) {
     json::array_reader r(v);
     json::value e;
@@ -160,7 +160,7 @@ errc check_placeholders_rec(json::value v, uint32_t count) noexcept {
 }
 }  // namespace
 
-errc check_placeholders(json::value payload, uint32_t count) noexcept {
+errc check_placeholders(json::value payload, uint32_t count) {
   return check_placeholders_rec(payload, count);
 }
 

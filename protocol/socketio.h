@@ -50,7 +50,7 @@ struct decode_limits {
 // reference parser does (isPayloadValid): CONNECT takes an object, DISCONNECT nothing,
 // CONNECT_ERROR a string or object, EVENT a non-empty array starting with a string (not
 // reserved) or number, ACK an array.
-[[nodiscard]] result<packet> decode(std::string_view text, const decode_limits& limits = {}) noexcept;
+[[nodiscard]] result<packet> decode(std::string_view text, const decode_limits& limits = {});
 
 // For an EVENT/BINARY_EVENT packet: the event name element and the raw text of the
 // remaining arguments without brackets (`1,"2"` for `["ev",1,"2"]`).
@@ -63,7 +63,7 @@ struct event_view {
 [[nodiscard]] std::string_view array_contents(json::value array) noexcept;
 
 // Checks every {"_placeholder":true,"num":N} in `payload` references 0 <= N < count.
-[[nodiscard]] errc check_placeholders(json::value payload, uint32_t count) noexcept;
+[[nodiscard]] errc check_placeholders(json::value payload, uint32_t count);
 
 // Appends a packet header: type, "<n>-" for attachments > 0 (binary types), "<nsp>,"
 // unless the namespace is "/", and the ack id.
