@@ -20,7 +20,9 @@
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -57,7 +59,11 @@ std::string u64_value(uint64_t v) {
 
 rocksdb::IOStatus injected(fault_injector::kind k) {
   if (k == fault_injector::kind::no_space) return rocksdb::IOStatus::NoSpace("injected: no space left on device");
-  return rocksdb::IOStatus::IOError("injected: I/O error");
+  // A transient error: RocksDB makes a non-retryable WAL write error fatal (only a
+  // reopen clears it), so an injected fault that can clear must be retryable.
+  auto s = rocksdb::IOStatus::IOError("injected: I/O error");
+  s.SetRetryable(true);
+  return s;
 }
 
 class faulty_file final : public rocksdb::FSWritableFileOwnerWrapper {
@@ -112,6 +118,17 @@ class faulty_fs final : public rocksdb::FileSystemWrapper {
     auto s = target()->ReuseWritableFile(f, old, fo, &inner, dbg);
     if (s.ok()) *r = std::make_unique<faulty_file>(std::move(inner), _faults);
     return s;
+  }
+  // A full disk has no free space. RocksDB's SstFileManager polls this before it
+  // resumes after a NoSpace error; seeing the real free space it would resume at once,
+  // fail to create the new WAL, and turn the error fatal.
+  rocksdb::IOStatus GetFreeSpace(const std::string& path, const rocksdb::IOOptions& o, uint64_t* free,
+                                 rocksdb::IODebugContext* dbg) override {
+    if (_faults->current() == fault_injector::kind::no_space) {
+      *free = 0;
+      return rocksdb::IOStatus::OK();
+    }
+    return FileSystemWrapper::GetFreeSpace(path, o, free, dbg);
   }
 
  private:
@@ -362,6 +379,8 @@ struct log::impl {
     bool has_append = false;
     bool has_other = false;
     size_t bytes = 0;
+    uint64_t fresh = 0;       // events this group stores (stats, counted on commit)
+    uint64_t duplicates = 0;  // events this group acknowledges as duplicates
   };
 
   // Looks up (or tentatively creates) the topic `name` of namespace `ns` in group `g`.
@@ -519,13 +538,13 @@ struct log::impl {
     g.has_append = true;
     size_t fresh = 0;
     for (const auto& a : result->events) fresh += a.duplicate ? 0 : 1;
-    g.finish.push_back([this, done = std::move(op.done), result, events = std::move(op.events), fresh](errc status) mutable {
+    g.fresh += fresh;
+    g.duplicates += result->events.size() - fresh;
+    // No `this`: with options::dispatch the completion may run after the log is gone.
+    g.finish.push_back([done = std::move(op.done), result, events = std::move(op.events)](errc status) mutable {
       if (status != errc::ok) {
         result->status = status;
         result->events.clear();
-      } else {
-        appended_events += fresh;
-        duplicate_events += result->events.size() - fresh;
       }
       if (done) done(*result, events);
     });
@@ -608,6 +627,10 @@ struct log::impl {
         status = h;  // still failing; Resume() did not succeed yet
       } else {
         status = from_status(db->Write(wo, &g.batch));
+        // Rate-limit Resume() from the first failure; commits refused above because the
+        // error persists must not push the next attempt back, or a client retrying
+        // faster than every 100 ms would keep the log from ever recovering.
+        if (status != errc::ok) last_resume = std::chrono::steady_clock::now();
       }
     }
     if (status == errc::ok) {
@@ -626,11 +649,12 @@ struct log::impl {
         c.topics[td.t.id - 1] = td.t;
       }
       ++group_commits;
+      appended_events += g.fresh;
+      duplicate_events += g.duplicates;
     } else {
       ++write_errors;
       if (health.exchange(static_cast<int>(status)) == static_cast<int>(errc::ok))
         logger.error("storage write failed: {}; publishes fail until it clears", to_string(status));
-      last_resume = std::chrono::steady_clock::now();
     }
     std::vector<std::function<void()>> fns;
     fns.reserve(g.finish.size());
@@ -760,6 +784,8 @@ result<std::unique_ptr<log>> log::open(const std::string& dir, options opts) {
   dbo.keep_log_file_num = 3;
   dbo.max_total_wal_size = 256 << 20;
   dbo.bytes_per_sync = 1 << 20;
+  // One writer thread does every write; the hashed dedupe memtable requires this off.
+  dbo.allow_concurrent_memtable_write = false;
   if (opts.faults) {
     auto fs = std::make_shared<faulty_fs>(rocksdb::FileSystem::Default(), opts.faults);
     p->env = rocksdb::NewCompositeEnv(fs);
@@ -785,11 +811,18 @@ result<std::unique_ptr<log>> log::open(const std::string& dir, options opts) {
     if (i == cf_events) {
       co.write_buffer_size = opts.write_buffer_bytes;
       co.max_write_buffer_number = 4;
+      // Events of one topic arrive in key order (ns|topic|seq): let the memtable remember
+      // where the last insert of each (ns|topic) prefix went instead of searching again.
+      co.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));
     } else {
       co.write_buffer_size = 16 << 20;
     }
     if (i == cf_dedupe) {
       co.compaction_filter = &dedupe_filter;
+      // Producer ids arrive in random key order and are only ever looked up by key: a
+      // hashed memtable inserts and finds them without a skiplist search.
+      co.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(24));
+      co.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 16));
       co.memtable_whole_key_filtering = true;
       co.memtable_prefix_bloom_size_ratio = 0.05;
     }
