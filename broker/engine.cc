@@ -1248,6 +1248,14 @@ void engine::tick_positions() {
   _position_timer.async_wait([this, alive](const asio::error_code& ec) {
     if (ec || !*alive) return;
     save_positions();
+    _log.probe();  // storage errors clear by themselves once the disk does
+    // Live sessions renew their recovery deadline (session_ttl) every few minutes, so a
+    // broker killed after running for days still lets them recover.
+    if (++_ticks % 300 == 0) {
+      for (auto& [name, ns] : _namespaces)
+        for (auto& [pid, s] : ns->sessions)
+          if (s->st != session_rt::state::closed) save_session(*s);
+    }
     tick_positions();
   });
 }

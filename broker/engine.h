@@ -173,6 +173,7 @@ class engine {
   asio::steady_timer _position_timer;
   engine_stats _stats;
   bool _shutting_down = false;
+  uint64_t _ticks = 0;
   std::shared_ptr<bool> _alive = std::make_shared<bool>(true);
 };
 

@@ -342,7 +342,7 @@ struct log::impl {
             r.status = e;
             if (o.done) o.done(r, o.events);
           } else if constexpr (std::is_same_v<T, op_flush>) {
-            o.done->set_value(e);
+            if (o.done) o.done->set_value(e);
           } else {
             if (o.done) o.done(e);
           }
@@ -572,7 +572,7 @@ struct log::impl {
       } else if (auto* f = std::get_if<op_flush>(&op)) {
         commit(g);
         g = group();
-        f->done->set_value(static_cast<errc>(health.load()));
+        if (f->done) f->done->set_value(static_cast<errc>(health.load()));  // null: a probe
       }
       if (g.bytes >= opts.max_group_bytes) {
         commit(g);
@@ -1028,6 +1028,11 @@ errc log::flush() {
   auto f = p.get_future();
   _impl->enqueue(op_flush{&p});
   return f.get();
+}
+
+void log::probe() {
+  if (_opts.read_only || health() == errc::ok) return;
+  _impl->enqueue(op_flush{nullptr});
 }
 
 errc log::read(uint32_t ns, uint32_t topic, uint64_t after_seq, size_t max_events, size_t max_bytes,

@@ -164,6 +164,9 @@ class log {
   void enforce_retention(uint32_t ns, write_callback done = {});
   // Blocks until everything queued before the call is committed.
   errc flush();
+  // While health() reports an error, asks the writer to retry (DB::Resume) without
+  // waiting for a new write. Cheap no-op when healthy.
+  void probe();
 
   // Reads. Events of `topic` with seq > after_seq, in order, at most max_events and
   // about max_bytes. A record that fails verification stops the read with corruption.
