@@ -557,14 +557,9 @@ bool engine::pump_history(session_rt& s, subscription& sub, size_t& budget) {
     if (sub.topic_id == 0) sub.history_next = sub.history_end;  // no events yet: nothing to replay
     return sub.history_pending();
   }
-  uint64_t low = _log.low_water(ns.id);
-  if (sub.history_next < low) {
-    ++_stats.gaps;
-    std::string gap = R"({"topic":)";
-    pjson::append_quoted(gap, sub.topic);
-    gap += fmt::format(R"(,"from":"{}","first":"{}","reason":"retention"}})", ns.offset(sub.history_next + 1), ns.offset(low + 1));
-    s.raw->emit("$gap", gap);
-    sub.history_next = low;
+  if (uint64_t lost = lost_upto(ns, sub); sub.history_next < lost) {
+    report_gap(s, sub, sub.history_next, lost);
+    sub.history_next = lost;
   }
   std::vector<storage::stored_event> evs;
   auto e = _log.read(ns.id, sub.topic_id, sub.history_next, std::min(budget, _opts.replay_chunk_events),
@@ -594,20 +589,15 @@ bool engine::pump_history(session_rt& s, subscription& sub, size_t& budget) {
 bool engine::pump_merged(session_rt& s, size_t& budget) {
   ns_rt& ns = *s.ns;
   uint64_t head = ns.head;
-  uint64_t low = _log.low_water(ns.id);
-  if (s.cursor < low) {
-    // Retention removed events this session had not received: say so, never skip silently.
-    for (auto& sub : s.subs) {
-      if (sub->mode != delivery_mode::automatic || sub->threshold() >= low) continue;
-      ++_stats.gaps;
-      std::string gap = R"({"topic":)";
-      pjson::append_quoted(gap, sub->topic);
-      gap += fmt::format(R"(,"from":"{}","first":"{}","reason":"retention"}})", ns.offset(s.cursor + 1), ns.offset(low + 1));
-      s.raw->emit("$gap", gap);
+  // Retention removed events this session had not received: say so, never skip silently.
+  for (auto& sub : s.subs) {
+    if (sub->mode != delivery_mode::automatic || sub->topic_id == 0) continue;
+    uint64_t pos = std::max({s.cursor, sub->threshold(), sub->buffer_after});
+    if (uint64_t lost = lost_upto(ns, *sub); pos < lost) {
+      report_gap(s, *sub, pos, lost);
       sub->buffer.clear();
-      sub->buffer_after = 0;
+      sub->buffer_after = lost;
     }
-    s.cursor = low;
   }
   while (budget > 0) {
     subscription* best = nullptr;
@@ -644,6 +634,21 @@ bool engine::pump_merged(session_rt& s, size_t& budget) {
     if (s.raw->buffered_bytes() > _opts.live_high_water) return false;
   }
   return false;
+}
+
+uint64_t engine::lost_upto(const ns_rt& ns, const subscription& sub) const {
+  if (sub.topic_id == 0) return 0;
+  auto t = _log.topic(ns.id, sub.topic_id);
+  return t ? t->first_seq : 0;
+}
+
+void engine::report_gap(session_rt& s, const subscription& sub, uint64_t from, uint64_t lost) {
+  ++_stats.gaps;
+  std::string gap = R"({"topic":)";
+  pjson::append_quoted(gap, sub.topic);
+  gap += fmt::format(R"(,"from":"{}","first":"{}","reason":"retention"}})", s.ns->offset(from + 1),
+                     s.ns->offset(lost + 1));
+  s.raw->emit("$gap", gap);
 }
 
 void engine::maybe_caught_up(session_rt& s) {
@@ -684,14 +689,9 @@ bool engine::pump_ack(session_rt& s, subscription& sub, size_t& budget) {
       continue;
     }
     if (sub.cursor >= ns.head) return false;
-    uint64_t low = _log.low_water(ns.id);
-    if (sub.cursor < low) {
-      ++_stats.gaps;
-      std::string gap = R"({"topic":)";
-      pjson::append_quoted(gap, sub.topic);
-      gap += fmt::format(R"(,"from":"{}","first":"{}","reason":"retention"}})", ns.offset(sub.cursor + 1), ns.offset(low + 1));
-      s.raw->emit("$gap", gap);
-      sub.cursor = low;
+    if (uint64_t lost = lost_upto(ns, sub); sub.cursor < lost) {
+      report_gap(s, sub, sub.cursor, lost);
+      sub.cursor = lost;
       advance_committed(s, sub);
     }
     size_t want = std::min({budget, _opts.replay_chunk_events, static_cast<size_t>(ns.cfg.max_in_flight - sub.in_flight.size())});
@@ -859,7 +859,9 @@ void engine::on_subscribe(session_rt& s, sio::message& m, sio::responder reply) 
     return fail("too_many_topics", fmt::format("at most {} subscriptions per socket", _opts.max_topics_per_socket));
 
   topic_rt& t = topic_for(ns, topic);
-  uint64_t low = _log.low_water(ns.id);
+  uint64_t lost = 0;  // the topic's events at or below this were removed by retention
+  if (t.id)
+    if (auto ti = _log.topic(ns.id, t.id)) lost = ti->first_seq;
   uint64_t from = ns.head;  // "latest"
   int64_t from_time = 0;
   bool gap = false;
@@ -874,7 +876,7 @@ void engine::on_subscribe(session_rt& s, sio::message& m, sio::responder reply) 
     if (v.is_string() && pjson::string_equals(v, "latest")) {
       from = ns.head;
     } else if (v.is_string() && pjson::string_equals(v, "earliest")) {
-      from = low;
+      from = lost;  // the earliest kept: not a gap
     } else if (v.is_string()) {
       auto off = protocol::parse_offset(pjson::unescape(v));
       if (!off) return fail("invalid_offset", "unparseable offset");
@@ -892,9 +894,9 @@ void engine::on_subscribe(session_rt& s, sio::message& m, sio::responder reply) 
       return fail("invalid_from", "from is \"latest\", \"earliest\", an offset or {\"time\": ms}");
     }
   }
-  if (from < low) {
+  if (from < lost) {
     gap = true;
-    from = low;
+    from = lost;
   }
   auto sub = std::make_shared<subscription>();
   sub->session = s.weak_from_this();
@@ -922,7 +924,7 @@ void engine::on_subscribe(session_rt& s, sio::message& m, sio::responder reply) 
     ++_stats.gaps;
     std::string g = R"({"topic":)";
     pjson::append_quoted(g, topic);
-    g += fmt::format(R"(,"first":"{}","reason":"retention"}})", ns.offset(low + 1));
+    g += fmt::format(R"(,"first":"{}","reason":"retention"}})", ns.offset(lost + 1));
     s.raw->emit("$gap", g);
   }
   if (sub->history_pending() && s.st == session_rt::state::live) s.st = session_rt::state::catching_up;
@@ -1110,7 +1112,27 @@ void engine::on_connect(ns_rt& ns, const sio::socket_ptr& sock, std::function<vo
       s->subs.push_back(std::move(sub));
       ++_stats.subscriptions;
     }
-    recovered = trusted;
+    // Events the client still needs that retention removed: the session comes back with
+    // its subscriptions, but not as a recovery (recovered:false), and a $gap says what is gone.
+    bool gap = false;
+    for (auto& sub : s->subs) {
+      uint64_t lost = lost_upto(ns, *sub);
+      if (lost == 0) continue;
+      if (sub->mode == delivery_mode::automatic) {
+        bool history = sub->history_pending();
+        uint64_t pos = history ? sub->history_next : std::max(m_new, sub->threshold());
+        if (pos >= lost) continue;
+        report_gap(*s, *sub, pos, lost);
+        if (history) sub->history_next = lost;
+        else sub->buffer_after = lost;
+      } else {
+        if (sub->committed >= lost) continue;
+        report_gap(*s, *sub, sub->committed, lost);
+        sub->cursor = sub->committed = lost;
+      }
+      gap = true;
+    }
+    recovered = trusted && !gap;
     // A stale socket of the same session (its transport has not timed out yet) is evicted
     // first (socket.io#4880); it no longer owns the session record.
     if (auto it = ns.sessions.find(s->pid); it != ns.sessions.end() && it->second != s.get()) {
@@ -1126,7 +1148,8 @@ void engine::on_connect(ns_rt& ns, const sio::socket_ptr& sock, std::function<vo
       ++_stats.recoveries;
     } else {
       ++_stats.recovery_failures;
-      s->pid = random_id();  // a new pid tells the client it was not recovered
+      _log.delete_session(rec->pid);  // the session continues under a new pid
+      s->pid = random_id();           // a new pid tells the client it was not recovered
     }
   } else {
     if (!pid.empty()) ++_stats.recovery_failures;

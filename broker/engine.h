@@ -156,6 +156,11 @@ class engine {
   void on_delivery_timeout(session_rt& s, subscription& sub, uint64_t seq);
   void dead_letter(session_rt& s, subscription& sub, uint64_t seq, uint32_t deliveries);
   void advance_committed(session_rt& s, subscription& sub);
+  // The last event of the subscription's topic that retention removed (0 = none).
+  [[nodiscard]] uint64_t lost_upto(const ns_rt& ns, const subscription& sub) const;
+  // Tells the client with a $gap event that events of sub's topic after `from` up to
+  // `lost` are gone.
+  void report_gap(session_rt& s, const subscription& sub, uint64_t from, uint64_t lost);
   void maybe_caught_up(session_rt& s);
   void go_live(session_rt& s);
 

@@ -3,6 +3,7 @@
 #include <asio/post.hpp>
 
 #include "broker/random.h"
+#include "protocol/base64.h"
 #include "protocol/engineio.h"
 #include "storage/logging.h"
 
@@ -83,13 +84,13 @@ void session::send(const frame_ptr& frame) {
   if (_state != state::open) return;
   if (_kind == transport_kind::websocket) {
     _ws->send(frame);
-    if (_ws->buffered_bytes() > _server._opts.max_buffered_bytes) close(close_reason::slow_consumer);
+    if (_ws->buffered_bytes() > _server._opts.max_buffered_bytes) terminate(close_reason::slow_consumer);
     return;
   }
   _write_buffer_bytes += frame->payload().size();
   _write_buffer.push_back(frame);
   if (_write_buffer_bytes > _server._opts.max_buffered_bytes) {
-    close(close_reason::slow_consumer);
+    terminate(close_reason::slow_consumer);
     return;
   }
   if (_poll) schedule_flush();
@@ -130,7 +131,11 @@ void session::flush_poll(bool closing) {
   poll->respond(std::move(resp));
 }
 
-void session::close(close_reason reason) {
+void session::close(close_reason reason) { finish_close(reason, true); }
+
+void session::terminate(close_reason reason) { finish_close(reason, false); }
+
+void session::finish_close(close_reason reason, bool graceful) {
   if (_state == state::closed) return;
   _state = state::closed;
   _ping_timer.cancel();
@@ -142,8 +147,12 @@ void session::close(close_reason reason) {
   bool drain = false;
   if (_kind == transport_kind::polling) {
     if (_poll) {
+      if (!graceful) {
+        _write_buffer.clear();
+        _write_buffer_bytes = 0;
+      }
       flush_poll(true);  // a waiting GET gets what is queued plus the close packet
-    } else if (reason == close_reason::forced_close || reason == close_reason::server_shutdown) {
+    } else if (graceful) {
       // Closed by the server between polls: keep the queue for the next GET (like the
       // reference server), so a final DISCONNECT still reaches the client.
       drain = true;
@@ -178,7 +187,7 @@ void session::schedule_ping() {
 void session::on_ping_timer(const asio::error_code& ec) {
   if (ec || _state != state::open) return;
   if (_awaiting_pong) {
-    close(close_reason::ping_timeout);
+    terminate(close_reason::ping_timeout);
     return;
   }
   send_control(ping_frame());
@@ -205,10 +214,11 @@ void session::on_packet(char type, bool binary, std::string_view data) {
       // The client is leaving: a waiting GET ends with a noop, not a close packet
       // (the reference server does the same).
       if (_poll) flush_poll(false);
-      close(close_reason::transport_close);
+      terminate(close_reason::transport_close);
       break;
-    case p::packet_type::ping:  // v4 clients do not ping; answer anyway, like the reference server
-      send_control(make_frame(std::string("3").append(data), false));
+    case p::packet_type::ping:
+      // In v4 only the server pings; the reference server closes on "invalid heartbeat direction".
+      terminate(close_reason::transport_error);
       break;
     case p::packet_type::open:
     case p::packet_type::upgrade:
@@ -227,7 +237,7 @@ void session::on_poll(const std::shared_ptr<http_exchange>& ex) {
     logger.debug("session {}: overlapping poll", _id);
     http_response r = _server.error_response(ex->request(), server::eio_error::bad_request);
     ex->respond(std::move(r));
-    close(close_reason::transport_error);
+    terminate(close_reason::transport_error);
     return;
   }
   _poll = ex;
@@ -236,7 +246,7 @@ void session::on_poll(const std::shared_ptr<http_exchange>& ex) {
     if (auto s = weak.lock()) {
       s->_poll.reset();
       logger.debug("session {}: poll request cancelled by the client", s->_id);
-      s->close(close_reason::transport_error);
+      s->terminate(close_reason::transport_error);
     }
   });
   if (!_write_buffer.empty()) {
@@ -252,14 +262,14 @@ void session::on_post(const std::shared_ptr<http_exchange>& ex) {
     http_response r = text_response(413, "", "text/html");
     _server.add_cors_headers(req, r);
     ex->respond(std::move(r));
-    close(close_reason::payload_too_large);
+    terminate(close_reason::payload_too_large);
     return;
   }
   p::payload payload;
   if (payload.decode(req.body) != protocol::errc::ok) {
     http_response r = _server.error_response(req, server::eio_error::bad_request);
     ex->respond(std::move(r));
-    close(close_reason::parse_error);
+    terminate(close_reason::parse_error);
     return;
   }
   http_response ok = text_response(200, "ok", "text/html");
@@ -308,7 +318,15 @@ void session::finish_upgrade() {
   if (_upgrade_timer) _upgrade_timer->cancel();
   _upgrading = false;
   _probe_answered = false;
-  if (_poll) flush_poll(false);  // release a GET that is still waiting
+  if (_poll) {
+    // The old transport is discarded: a GET still waiting gets its close packet (as the
+    // reference server does); queued packets go out over the WebSocket below.
+    auto poll = std::move(_poll);
+    _poll.reset();
+    http_response r = text_response(200, "1", "text/plain; charset=UTF-8");
+    _server.add_cors_headers(poll->request(), r);
+    poll->respond(std::move(r));
+  }
   _kind = transport_kind::websocket;
   _ws = std::move(_probe);
   _ws_binding = std::move(_probe_binding);
@@ -343,10 +361,21 @@ void session::on_ws_message(bool probe, bool binary, std::string_view payload) {
     on_packet(static_cast<char>(p::packet_type::message), true, payload);
     return;
   }
+  if (!payload.empty() && payload[0] == 'b') {
+    // Binary as "b<base64>" in a text frame (clients with forceBase64).
+    std::string bytes;
+    if (!protocol::base64::decode(payload.substr(1), bytes)) {
+      logger.debug("session {}: invalid base64 in a binary packet", _id);
+      terminate(close_reason::parse_error);
+      return;
+    }
+    on_packet(static_cast<char>(p::packet_type::message), true, bytes);
+    return;
+  }
   auto pk = p::decode_text(payload);
   if (!pk) {
     logger.debug("session {}: undecodable packet: {}", _id, protocol::to_string(pk.error()));
-    close(close_reason::parse_error);
+    terminate(close_reason::parse_error);
     return;
   }
   on_packet(static_cast<char>(pk->type), false, pk->data);
@@ -360,7 +389,7 @@ void session::on_ws_close(bool probe) {
   }
   _ws.reset();
   _ws_binding.reset();
-  close(close_reason::transport_close);
+  terminate(close_reason::transport_close);
 }
 
 // ---------------------------------------------------------------------------------
@@ -420,19 +449,16 @@ void server::handle_http(const std::shared_ptr<http_exchange>& ex) {
     add_cors_headers(req, r);
     r.headers.emplace_back("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE");
     std::string_view asked = req.header("Access-Control-Request-Headers");
-    if (!asked.empty()) {
-      r.headers.emplace_back("Access-Control-Allow-Headers", std::string(asked));
-      r.headers.emplace_back("Vary", "Access-Control-Request-Headers");
-    }
+    if (!asked.empty()) r.headers.emplace_back("Access-Control-Allow-Headers", std::string(asked));
+    r.headers.emplace_back("Vary", "Access-Control-Request-Headers");
     ex->respond(std::move(r));
     return;
   }
+  // Checked in the reference server's order: transport, sid, handshake method, protocol version.
   std::string eio, transport, sid;
-  if (!req.query_param("EIO", eio) || eio != "4") {
-    ex->respond(error_response(req, eio_error::unsupported_protocol_version));
-    return;
-  }
-  if (!req.query_param("transport", transport) || transport != "polling" || !_opts.allow_polling) {
+  bool has_transport = req.query_param("transport", transport);
+  bool websocket = has_transport && transport == "websocket" && _opts.allow_websocket;
+  if (!has_transport || !((transport == "polling" && _opts.allow_polling) || websocket)) {
     ex->respond(error_response(req, eio_error::unknown_transport));
     return;
   }
@@ -441,12 +467,24 @@ void server::handle_http(const std::shared_ptr<http_exchange>& ex) {
       ex->respond(error_response(req, eio_error::bad_handshake_method));
       return;
     }
+    if (websocket) {  // a WebSocket handshake without the upgrade
+      ex->respond(error_response(req, eio_error::bad_request));
+      return;
+    }
+    if (!req.query_param("EIO", eio) || eio != "4") {
+      ex->respond(error_response(req, eio_error::unsupported_protocol_version));
+      return;
+    }
     handshake_polling(ex);
     return;
   }
   auto it = _sessions.find(sid);
   if (it == _sessions.end()) {
     ex->respond(error_response(req, eio_error::unknown_sid));
+    return;
+  }
+  if (websocket) {
+    ex->respond(error_response(req, eio_error::bad_request));
     return;
   }
   session_ptr s = it->second;
@@ -490,15 +528,15 @@ void server::handshake_polling(const std::shared_ptr<http_exchange>& ex) {
 
 bool server::validate_upgrade(const http_request& req, http_response& reject) {
   std::string eio, transport, sid;
-  if (!req.query_param("EIO", eio) || eio != "4") {
-    reject = error_response(req, eio_error::unsupported_protocol_version);
-    return false;
-  }
   if (!req.query_param("transport", transport) || transport != "websocket" || !_opts.allow_websocket) {
     reject = error_response(req, eio_error::unknown_transport);
     return false;
   }
-  if (req.query_param("sid", sid)) {
+  if (!req.query_param("sid", sid) && (!req.query_param("EIO", eio) || eio != "4")) {
+    reject = error_response(req, eio_error::unsupported_protocol_version);
+    return false;
+  }
+  if (!sid.empty()) {
     auto it = _sessions.find(sid);
     if (it == _sessions.end()) {
       reject = error_response(req, eio_error::unknown_sid);

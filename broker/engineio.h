@@ -89,8 +89,8 @@ class session final : public std::enable_shared_from_this<session> {
   // Bytes queued toward the client and not yet written.
   [[nodiscard]] size_t buffered_bytes() const noexcept;
 
-  // Ends the session: queued packets are still delivered, then the transport is
-  // closed. Idempotent.
+  // Ends the session gracefully: queued packets are still delivered (on polling, to the
+  // next GET together with the close packet), then the transport is closed. Idempotent.
   void close(close_reason reason);
 
  private:
@@ -105,6 +105,10 @@ class session final : public std::enable_shared_from_this<session> {
   void on_ws_close(bool probe);
   void attach_websocket(std::shared_ptr<ws_connection> ws, bool probe);
 
+  // Ends the session at once because the client or its transport failed: nothing more
+  // reaches the client (a waiting GET still gets the close packet).
+  void terminate(close_reason reason);
+  void finish_close(close_reason reason, bool drain);
   void on_packet(char type, bool binary, std::string_view data);
   void send_control(const frame_ptr& frame);
   void schedule_flush();

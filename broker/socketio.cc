@@ -210,6 +210,12 @@ class client final : public eio::session_handler, public std::enable_shared_from
       connect(p.nsp, p.data.empty() ? std::string_view("{}") : p.data);
       return;
     }
+    if (p.type == psio::packet_type::connect_error) {
+      // Server-to-client only: the reference server closes the connection.
+      logger.debug("client {}: CONNECT_ERROR from a client", _conn->id());
+      close(disconnect_reason::parse_error);
+      return;
+    }
     if (auto s = find(p.nsp)) {
       s->on_packet(p, attachments);
       return;
@@ -221,10 +227,14 @@ class client final : public eio::session_handler, public std::enable_shared_from
   }
 
   void connect(std::string_view nsp_name, std::string_view auth) {
-    for (const auto& s : _sockets)
-      if (s->_nsp.name() == nsp_name) return;  // already connected: ignore the duplicate
-    for (const auto& s : _connecting)
-      if (s->_nsp.name() == nsp_name) return;
+    bool duplicate = false;
+    for (const auto& s : _sockets) duplicate |= s->_nsp.name() == nsp_name;
+    for (const auto& s : _connecting) duplicate |= s->_nsp.name() == nsp_name;
+    if (duplicate) {  // a second CONNECT to the same namespace: the reference server closes
+      logger.debug("client {}: duplicate CONNECT to {}", _conn->id(), nsp_name);
+      close(disconnect_reason::parse_error);
+      return;
+    }
     namespace_* nsp = _server.find_namespace(nsp_name);
     std::string auth_copy(auth);
     if (!nsp && _server._allow_namespace && _server._allow_namespace(nsp_name, auth_copy)) {
@@ -268,6 +278,10 @@ socket::~socket() = default;
 const http_request& socket::request() const noexcept { return _client->request(); }
 
 bool socket::transport_open() const noexcept { return _client && _client->open(); }
+
+void socket::close_connection() {
+  if (_client) _client->close(disconnect_reason::forced_close);
+}
 
 void socket::on(std::string event, event_handler handler) { _handlers[std::move(event)] = std::move(handler); }
 
@@ -409,6 +423,7 @@ void socket::on_packet(const psio::packet& p, std::vector<std::string>& attachme
 }
 
 void socket::on_event(const psio::packet& p, std::vector<std::string>& attachments) {
+  if (p.data.empty()) return;  // an EVENT without payload names no event: ignored
   auto ev = psio::split_event(p);
   std::string unescaped;
   std::string_view name;
@@ -441,7 +456,7 @@ void socket::on_ack(const psio::packet& p, std::vector<std::string>& attachments
   auto callback = std::move(it->second.callback);
   if (it->second.timer) it->second.timer->cancel();
   _pending_acks.erase(it);
-  message m({}, psio::array_contents(p.payload), attachments);
+  message m({}, p.data.empty() ? std::string_view() : psio::array_contents(p.payload), attachments);
   if (callback) callback(&m);
 }
 

@@ -202,6 +202,10 @@ class socket final : public std::enable_shared_from_this<socket> {
   // Leaves the namespace (DISCONNECT is sent); with close_connection the whole
   // Engine.IO connection is closed too.
   void disconnect(bool close_connection = false);
+  // Closes the underlying Engine.IO connection without a DISCONNECT packet, so the
+  // client sees a lost connection and reconnects (every socket of the connection gets
+  // disconnect_reason::forced_close). The reference server's socket.conn.close().
+  void close_connection();
 
   // For the connect hook only: take over the id of a previous session and mark the
   // socket as recovered.

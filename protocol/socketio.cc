@@ -84,6 +84,7 @@ result<packet> decode(std::string_view text, const decode_limits& limits) {
     if (dash == std::string_view::npos) return errc::invalid_attachment_count;
     uint64_t n = 0;
     if (!parse_u64(text.substr(i, dash - i), n)) return errc::invalid_attachment_count;
+    if (n == 0) return errc::invalid_attachment_count;  // the reference parser requires 1..max
     if (n > limits.max_attachments) return errc::too_many_attachments;
     p.attachments = static_cast<uint32_t>(n);
     i = dash + 1;
@@ -114,15 +115,17 @@ result<packet> decode(std::string_view text, const decode_limits& limits) {
     if (!v) return v.error();
     if (!payload_valid(p.type, *v)) return errc::invalid_payload;
     p.payload = *v;
-  } else if (p.type == packet_type::event || p.type == packet_type::binary_event ||
-             p.type == packet_type::ack || p.type == packet_type::binary_ack) {
-    return errc::invalid_payload;  // these need an array
+  } else if (p.type == packet_type::binary_event || p.type == packet_type::binary_ack) {
+    return errc::invalid_payload;  // attachments need a payload that refers to them
   }
+  // EVENT and ACK without payload are accepted, as the reference parser does; the
+  // server ignores such an event and calls an ack with no arguments.
   return p;
 }
 
 event_view split_event(const packet& p) noexcept {
   event_view ev;
+  if (p.data.empty()) return ev;  // no payload: no name, no arguments
   json::array_reader r(p.payload);
   (void)r.next(ev.name);
   std::string_view rest = trim_leading(r.rest());
@@ -132,6 +135,7 @@ event_view split_event(const packet& p) noexcept {
 }
 
 std::string_view array_contents(json::value array) noexcept {
+  if (array.raw.size() < 2) return {};
   return trim_trailing(trim_leading(array.raw.substr(1, array.raw.size() - 2)));
 }
 

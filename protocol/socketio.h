@@ -53,7 +53,8 @@ struct decode_limits {
 [[nodiscard]] result<packet> decode(std::string_view text, const decode_limits& limits = {});
 
 // For an EVENT/BINARY_EVENT packet: the event name element and the raw text of the
-// remaining arguments without brackets (`1,"2"` for `["ev",1,"2"]`).
+// remaining arguments without brackets (`1,"2"` for `["ev",1,"2"]`). Without a payload
+// the name is empty (raw size 0).
 struct event_view {
   json::value name;
   std::string_view args;

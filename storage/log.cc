@@ -700,14 +700,19 @@ struct log::impl {
     if (!it->status().ok()) return from_status(it->status());
     if (cut <= copy.low_water) return errc::ok;
     rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> ev(db->NewIterator(rocksdb::ReadOptions(), cf[cf_events]));
     for (auto& t : topics) {
-      if (t.id == 0) continue;
+      if (t.id == 0 || t.first_seq >= std::min(cut, t.last_seq)) continue;
+      // first_seq records the last event of this topic that retention removed, so a
+      // reader that needs anything after position p lost events exactly when p < first_seq.
+      std::string prefix_t = keys::topic_prefix(ns_id, t.id);
+      ev->SeekForPrev(keys::event(ns_id, t.id, cut));
+      if (!ev->Valid() || !ev->key().starts_with(prefix_t)) continue;  // nothing of this topic goes
+      t.first_seq = keys::event_seq({ev->key().data(), ev->key().size()});
       (void)batch.DeleteRange(cf[cf_events], keys::event(ns_id, t.id, 0), keys::event(ns_id, t.id, cut + 1));
-      if (t.first_seq < cut) {
-        t.first_seq = std::min(cut, t.last_seq);
-        (void)batch.Put(cf[cf_meta], keys::meta_topic(ns_id, t.id), encode_topic_meta(t));
-      }
+      (void)batch.Put(cf[cf_meta], keys::meta_topic(ns_id, t.id), encode_topic_meta(t));
     }
+    if (!ev->status().ok()) return from_status(ev->status());
     std::string end = last_cut_key;
     end.push_back('\0');  // the cut checkpoint itself goes too
     (void)batch.DeleteRange(cf[cf_checkpoints], prefix, end);
@@ -811,9 +816,8 @@ result<std::unique_ptr<log>> log::open(const std::string& dir, options opts) {
     if (i == cf_events) {
       co.write_buffer_size = opts.write_buffer_bytes;
       co.max_write_buffer_number = 4;
-      // Events of one topic arrive in key order (ns|topic|seq): let the memtable remember
-      // where the last insert of each (ns|topic) prefix went instead of searching again.
-      co.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));
+      // Not memtable_insert_with_hint_prefix_extractor: RocksDB 7.8 reuses the hint for
+      // range tombstones (retention's DeleteRange) and trips a skiplist assertion.
     } else {
       co.write_buffer_size = 16 << 20;
     }

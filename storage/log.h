@@ -104,7 +104,8 @@ struct topic_info {
   std::string name;
   uint32_t id = 0;
   int64_t created_ms = 0;
-  uint64_t first_seq = 0;  // events at or below this were removed by retention
+  uint64_t first_seq = 0;  // the last event of this topic retention removed (0 = none): a reader
+                           // positioned before it missed events
   uint64_t last_seq = 0;
   uint64_t count = 0;
   uint64_t bytes = 0;
