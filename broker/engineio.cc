@@ -252,8 +252,21 @@ void session::on_poll(const std::shared_ptr<http_exchange>& ex) {
   if (!_write_buffer.empty()) {
     schedule_flush();
   } else if (_upgrading && _probe_answered) {
-    flush_poll(false);  // answer "6" at once so the client can finish the upgrade
+    release_poll_later();
   }
+}
+
+// While an upgrade is under way a waiting GET is answered with a noop after 100 ms (the
+// reference server's check interval), so the client can pause polling and finish the
+// upgrade; if the upgrade completes first, the GET gets the close packet instead.
+void session::release_poll_later() {
+  if (!_noop_timer) _noop_timer = std::make_unique<asio::steady_timer>(_server.io());
+  _noop_timer->expires_after(std::chrono::milliseconds(100));
+  _noop_timer->async_wait([weak = weak_from_this()](const asio::error_code& ec) {
+    if (ec) return;
+    auto s = weak.lock();
+    if (s && s->_state == state::open && s->_upgrading && s->_poll) s->flush_poll(false);
+  });
 }
 
 void session::on_post(const std::shared_ptr<http_exchange>& ex) {
@@ -307,6 +320,7 @@ void session::attach_websocket(std::shared_ptr<ws_connection> ws, bool probe) {
 
 void session::abort_upgrade() {
   if (_upgrade_timer) _upgrade_timer->cancel();
+  _noop_timer.reset();
   _upgrading = false;
   _probe_answered = false;
   if (_probe) _probe->close(1000, "");
@@ -316,6 +330,7 @@ void session::abort_upgrade() {
 
 void session::finish_upgrade() {
   if (_upgrade_timer) _upgrade_timer->cancel();
+  _noop_timer.reset();
   _upgrading = false;
   _probe_answered = false;
   if (_poll) {
@@ -349,7 +364,7 @@ void session::on_ws_message(bool probe, bool binary, std::string_view payload) {
     if (payload == "2probe") {
       _probe->send(probe_reply_frame());
       _probe_answered = true;
-      if (_poll && _write_buffer.empty()) flush_poll(false);  // noop so the client pauses polling
+      if (_poll && _write_buffer.empty()) release_poll_later();  // a noop so the client pauses polling
     } else if (payload == "5" && _probe_answered) {
       finish_upgrade();
     } else {
@@ -489,8 +504,10 @@ void server::handle_http(const std::shared_ptr<http_exchange>& ex) {
   }
   session_ptr s = it->second;
   if (s->_draining) {
-    // A session the server closed between polls: hand over what was queued, then forget it.
+    // A session the server closed between polls: hand over what was queued (a noop when
+    // nothing was, as the reference server does) and the close packet, then forget it.
     if (req.method == "GET") {
+      if (s->_write_buffer.empty()) s->_write_buffer.push_back(make_frame("6", false));
       s->_poll = ex;
       s->flush_poll(true);
     } else {

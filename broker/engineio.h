@@ -116,6 +116,7 @@ class session final : public std::enable_shared_from_this<session> {
   void schedule_ping();
   void on_ping_timer(const asio::error_code& ec);
   void finish_upgrade();
+  void release_poll_later();
   void abort_upgrade();
 
   server& _server;
@@ -142,6 +143,7 @@ class session final : public std::enable_shared_from_this<session> {
 
   asio::steady_timer _ping_timer;
   std::unique_ptr<asio::steady_timer> _upgrade_timer;
+  std::unique_ptr<asio::steady_timer> _noop_timer;  // during an upgrade: release waiting GETs
 };
 
 using session_ptr = std::shared_ptr<session>;

@@ -22,10 +22,30 @@ void http_server::route_upgrade(std::string path, upgrade_validator validate, up
   _upgrades.push_back({std::move(path), std::move(validate), std::move(open)});
 }
 
+namespace {
+// websocketpp's parser is lenient; answer what Node's HTTP parser refuses with 400 too.
+bool well_formed(const http_request& req) {
+  if (req.version != "HTTP/1.1" && req.version != "HTTP/1.0") return false;
+  for (unsigned char c : req.path)
+    if (c < 0x21 || c == 0x7f) return false;
+  for (unsigned char c : req.query)
+    if (c < 0x21 || c == 0x7f) return false;
+  return true;
+}
+}  // namespace
+
 void http_server::start() {
   transport_handlers h;
   h.on_http = [this](std::shared_ptr<http_exchange> ex) {
     const http_request& req = ex->request();
+    if (!well_formed(req)) {
+      http_response bad;
+      bad.status = 400;
+      bad.headers.emplace_back("Content-Type", "text/plain");
+      bad.body = "bad request";
+      ex->respond(std::move(bad));
+      return;
+    }
     for (auto& r : _routes) {
       if (matches(r.path, req.path)) {
         r.handler(ex);
@@ -39,6 +59,11 @@ void http_server::start() {
     ex->respond(std::move(resp));
   };
   h.on_ws_validate = [this](const http_request& req, http_response& reject) {
+    if (!well_formed(req)) {
+      reject.status = 400;
+      reject.body = "bad request";
+      return false;
+    }
     for (auto& u : _upgrades)
       if (matches(u.path, req.path)) return u.validate(req, reject);
     reject.status = 404;

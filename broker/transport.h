@@ -21,6 +21,7 @@ namespace ferry::broker {
 
 struct http_request {
   std::string method;  // "GET", "POST", ...
+  std::string version; // "HTTP/1.1"
   std::string path;    // "/socket.io/"
   std::string query;   // raw query string, without '?'
   std::vector<std::pair<std::string, std::string>> headers;

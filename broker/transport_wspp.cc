@@ -98,6 +98,7 @@ http_request capture_request(const connection_ptr& con) {
   http_request r;
   const auto& req = con->get_request();
   r.method = req.get_method();
+  r.version = req.get_version();
   const std::string& uri = req.get_uri();
   auto q = uri.find('?');
   r.path = uri.substr(0, q);

@@ -141,7 +141,8 @@ class dedupe_expiry final : public rocksdb::CompactionFilter {
  public:
   const char* Name() const override { return "FerryDedupeExpiry"; }
   bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
-    const schema::Dedupe* d = verified_dedupe({value.data(), value.size()});
+    std::string copy(value.data(), value.size());  // FlatBuffers want aligned bytes
+    const schema::Dedupe* d = verified_dedupe(copy);
     return !d || d->expires_ms() < now_ms();  // true = drop
   }
 };
@@ -150,7 +151,8 @@ class session_expiry final : public rocksdb::CompactionFilter {
  public:
   const char* Name() const override { return "FerrySessionExpiry"; }
   bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
-    const schema::Session* s = verified_session({value.data(), value.size()});
+    std::string copy(value.data(), value.size());
+    const schema::Session* s = verified_session(copy);
     return !s || s->expires_ms() < now_ms();
   }
 };
@@ -287,7 +289,8 @@ struct log::impl {
         ns.name = std::string(k.substr(1));
         namespace_ids[ns.name] = id;
       } else if (k[0] == 't' && k.size() == 9) {
-        const schema::TopicMeta* m = verified_topic_meta(v);
+        std::string value(v);  // FlatBuffers want aligned bytes; iterator values are not
+        const schema::TopicMeta* m = verified_topic_meta(value);
         if (!m) {
           ++corrupt_records;
           logger.error("corrupt topic record in meta; data directory damaged");
@@ -685,7 +688,8 @@ struct log::impl {
     // Checkpoints are in time order: walk from the oldest while they are to be removed.
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       std::string_view k(it->key().data(), it->key().size());
-      const schema::Checkpoint* cp = verified_checkpoint({it->value().data(), it->value().size()});
+      std::string value(it->value().data(), it->value().size());
+      const schema::Checkpoint* cp = verified_checkpoint(value);
       if (!cp) {
         ++corrupt_records;
         return errc::corruption;
@@ -789,6 +793,10 @@ result<std::unique_ptr<log>> log::open(const std::string& dir, options opts) {
   dbo.keep_log_file_num = 3;
   dbo.max_total_wal_size = 256 << 20;
   dbo.bytes_per_sync = 1 << 20;
+  // No RocksDB auto-resume thread for retryable errors: the writer calls Resume()
+  // itself. In RocksDB < 8.8 closing the DB while that thread waits to retry hangs
+  // forever (facebook/rocksdb#11440).
+  dbo.max_bgerror_resume_count = 0;
   // One writer thread does every write; the hashed dedupe memtable requires this off.
   dbo.allow_concurrent_memtable_write = false;
   if (opts.faults) {
@@ -1050,15 +1058,15 @@ errc log::read(uint32_t ns, uint32_t topic, uint64_t after_seq, size_t max_event
   std::unique_ptr<rocksdb::Iterator> it(_impl->db->NewIterator(ro, _impl->cf[cf_events]));
   size_t bytes = 0, count = 0;
   for (it->Seek(start); it->Valid() && count < max_events && bytes < max_bytes; it->Next()) {
-    std::string_view v(it->value().data(), it->value().size());
-    if (!verified_event(v)) {
+    stored_event e{keys::event_seq({it->key().data(), it->key().size()}),
+                   std::string(it->value().data(), it->value().size())};  // an aligned copy
+    if (!verified_event(e.record)) {
       ++_impl->corrupt_records;
-      logger.error("corrupt event record at namespace {} topic {} seq {}", ns, topic,
-                   keys::event_seq({it->key().data(), it->key().size()}));
+      logger.error("corrupt event record at namespace {} topic {} seq {}", ns, topic, e.seq);
       return errc::corruption;
     }
-    out.push_back({keys::event_seq({it->key().data(), it->key().size()}), std::string(v)});
-    bytes += v.size();
+    bytes += e.record.size();
+    out.push_back(std::move(e));
     ++count;
   }
   return from_status(it->status());
@@ -1109,7 +1117,8 @@ std::vector<position_info> log::positions(uint32_t ns) const {
     if (k.size() < 10) continue;
     size_t len = (static_cast<unsigned char>(k[4]) << 8) | static_cast<unsigned char>(k[5]);
     if (k.size() != 6 + len + 4) continue;
-    const schema::Position* p = verified_position({it->value().data(), it->value().size()});
+    std::string value(it->value().data(), it->value().size());
+    const schema::Position* p = verified_position(value);
     if (!p) {
       ++_impl->corrupt_records;
       continue;
@@ -1126,7 +1135,8 @@ uint64_t log::seq_before_time(uint32_t ns, int64_t ts_ms) const {
   std::unique_ptr<rocksdb::Iterator> it(_impl->db->NewIterator(rocksdb::ReadOptions(), _impl->cf[cf_checkpoints]));
   it->SeekForPrev(target);
   if (!it->Valid() || !it->key().starts_with(prefix)) return low_water(ns);
-  const schema::Checkpoint* cp = verified_checkpoint({it->value().data(), it->value().size()});
+  std::string value(it->value().data(), it->value().size());
+  const schema::Checkpoint* cp = verified_checkpoint(value);
   return cp ? cp->last_seq() : low_water(ns);
 }
 

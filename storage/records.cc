@@ -8,6 +8,9 @@ namespace {
 template <class T>
 const T* verify(std::string_view bytes) noexcept {
   if (bytes.empty()) return nullptr;
+  // FlatBuffers read scalars in place: the buffer must be 8-byte aligned (std::string
+  // storage is; RocksDB iterator values are not, so callers copy those first).
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % 8 != 0) return nullptr;
   flatbuffers::Verifier v(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
                           /*max_depth=*/64, /*max_tables=*/1000000);
   if (!v.VerifyBuffer<T>(nullptr)) return nullptr;

@@ -41,6 +41,7 @@ struct session_record {
 [[nodiscard]] result<session_record> decode_session(std::string_view bytes);
 
 // Verified accessors for records read from disk; nullptr when verification fails.
+// `bytes` must be 8-byte aligned (std::string storage is; copy RocksDB slices first).
 [[nodiscard]] const schema::Event* verified_event(std::string_view bytes) noexcept;
 [[nodiscard]] const schema::TopicMeta* verified_topic_meta(std::string_view bytes) noexcept;
 [[nodiscard]] const schema::Dedupe* verified_dedupe(std::string_view bytes) noexcept;
