@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 jobs=${FERRY_TEST_JOBS:-2}
 
 scripts/install-deps.sh || exit 1
-( cd tests/interop && npm ci --no-audit --no-fund --loglevel=error ) || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
+for d in tests/interop bench/baseline; do
+  ( cd "$d" && npm ci --no-audit --no-fund --loglevel=error ) || { echo "npm ci in $d failed"; echo "0 passed, 1 failed"; exit 1; }
+done
 
 builds=()
 run_suite() {  # build dir, meson test args...
