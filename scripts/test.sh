@@ -24,13 +24,13 @@ run_suite() {  # build dir, meson test args...
 }
 
 # 1. Main build: every suite except the sanitizer and fuzz builds below.
-[ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null || fail "meson setup build failed"
+[ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized || fail "meson setup build failed"
 ninja -C build || fail "build failed"
 run_suite build --no-suite fuzz
 
 # 2. Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 [ -f build-asan/build.ninja ] || meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined \
-  -Db_lundef=false >/dev/null || fail "meson setup build-asan failed"
+  -Db_lundef=false || fail "meson setup build-asan failed"
 unit_targets=$(meson introspect build-asan --tests | /usr/bin/python3 -c '
 import json, sys
 for t in json.load(sys.stdin):
@@ -41,7 +41,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 run
 
 # 3. libFuzzer targets (clang), each for a bounded time.
 [ -f build-fuzz/build.ninja ] || CXX=clang++ meson setup build-fuzz --buildtype=debugoptimized -Dfuzz=true \
-  -Db_lundef=false >/dev/null || fail "meson setup build-fuzz failed"
+  -Db_lundef=false || fail "meson setup build-fuzz failed"
 fuzz_targets=$(meson introspect build-fuzz --tests | /usr/bin/python3 -c '
 import json, sys
 for t in json.load(sys.stdin):

@@ -338,6 +338,31 @@ TEST_CASE("injected write faults fail appends with no_space / io_error, reads go
   CHECK(again->get_session("p").ok());
 }
 
+TEST_CASE("probe lets a failed log recover without new writes, and is a no-op when healthy") {
+  temp_dir tmp;
+  options opts;
+  opts.faults = std::make_shared<fault_injector>();
+  auto l = open_log(tmp.data(), opts);
+  uint32_t ns = make_namespace(*l, "/");
+  REQUIRE(append_one(*l, ns, "t", "1").status == errc::ok);
+  uint64_t commits = l->stats().group_commits;
+  l->probe();
+  REQUIRE(l->flush() == errc::ok);
+  CHECK(l->stats().group_commits == commits);  // nothing was written
+
+  opts.faults->fail_writes(fault_injector::kind::io_error);
+  REQUIRE(append_one(*l, ns, "t", "lost").status == errc::io_error);
+  opts.faults->clear();
+  auto start = std::chrono::steady_clock::now();
+  while (l->health() != errc::ok && std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+    l->probe();
+    sleep_ms(20);
+  }
+  CHECK(l->health() == errc::ok);
+  CHECK(append_one(*l, ns, "t", "2").status == errc::ok);
+  CHECK(read_all(*l, ns, 1).size() == 2);
+}
+
 namespace {
 
 // Destroys the log on another thread; a close that hangs ends the test binary instead of

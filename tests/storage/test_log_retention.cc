@@ -43,17 +43,18 @@ errc retention(ferry::storage::log& l, uint32_t ns) {
 
 TEST_CASE("retention by age removes old events, advances low_water and topic first_seq, keeps new ones") {
   temp_dir tmp;
-  uint32_t ns = 0, a = 0, b = 0;
+  uint32_t ns = 0, a = 0, b = 0, c = 0;
   {
     auto l = open_log(tmp.data(), fine_checkpoints());
     ns = make_namespace(*l, "/");
-    // Old: seqs 1..10, topic b gets 2, 4, 6, 8; topic a the rest.
-    for (int i = 1; i <= 10; ++i) append_spaced(*l, ns, (i % 2 == 0 && i < 10) ? "b" : "a", i);
+    // Old: seqs 1..10, odd ones in topic a, even ones in topic b.
+    for (int i = 1; i <= 10; ++i) append_spaced(*l, ns, i % 2 ? "a" : "b", i);
     sleep_ms(400);
-    // New: seqs 11..13 in topic a.
-    for (int i = 11; i <= 13; ++i) append_spaced(*l, ns, "a", i);
+    // New: seqs 11, 12 in topic a, 13 in the new topic c.
+    for (int i = 11; i <= 13; ++i) append_spaced(*l, ns, i < 13 ? "a" : "c", i);
     a = *l->find_topic(ns, "a");
     b = *l->find_topic(ns, "b");
+    c = *l->find_topic(ns, "c");
 
     namespace_policy p;
     p.retention_age = milliseconds(200);
@@ -63,33 +64,40 @@ TEST_CASE("retention by age removes old events, advances low_water and topic fir
     CHECK(l->low_water(ns) == 10);
     CHECK(l->head(ns) == 13);
     auto left = read_all(*l, ns, a);
-    REQUIRE(left.size() == 3);
+    REQUIRE(left.size() == 2);
     CHECK(left[0].seq == 11);
-    CHECK(left[2].seq == 13);
+    CHECK(left[1].seq == 12);
     CHECK(read_all(*l, ns, b).empty());
+    CHECK(read_all(*l, ns, c).size() == 1);
     CHECK(l->get(ns, a, 1).error() == errc::not_found);
-    CHECK(l->get(ns, a, 10).error() == errc::not_found);
+    CHECK(l->get(ns, b, 10).error() == errc::not_found);
     CHECK(l->get(ns, a, 11).ok());
 
+    // first_seq is the last event of the topic that retention removed (0 = none): a
+    // reader positioned before it has missed events.
     auto ta = l->topic(ns, a);
     auto tb = l->topic(ns, b);
-    CHECK(ta->first_seq == 10);
-    CHECK(tb->first_seq == 8);  // everything of b is gone: first_seq == last_seq
-    CHECK(tb->last_seq == 8);
-    CHECK(ta->count == 9);  // count includes removed events
-    CHECK(tb->count == 4);
+    auto tc = l->topic(ns, c);
+    CHECK(ta->first_seq == 9);
+    CHECK(tb->first_seq == 10);  // everything of b is gone: first_seq == last_seq
+    CHECK(tb->last_seq == 10);
+    CHECK(tc->first_seq == 0);  // nothing of c was removed
+    CHECK(ta->count == 7);      // count includes removed events
+    CHECK(tb->count == 5);
 
     // A second pass has nothing more to remove.
     REQUIRE(retention(*l, ns) == errc::ok);
     CHECK(l->low_water(ns) == 10);
-    CHECK(read_all(*l, ns, a).size() == 3);
+    CHECK(read_all(*l, ns, a).size() == 2);
+    CHECK(l->topic(ns, a)->first_seq == 9);
   }
   // The cut is durable.
   auto l = open_log(tmp.data(), fine_checkpoints());
   CHECK(l->low_water(ns) == 10);
-  CHECK(l->topic(ns, a)->first_seq == 10);
-  CHECK(l->topic(ns, b)->first_seq == 8);
-  CHECK(read_all(*l, ns, a).size() == 3);
+  CHECK(l->topic(ns, a)->first_seq == 9);
+  CHECK(l->topic(ns, b)->first_seq == 10);
+  CHECK(l->topic(ns, c)->first_seq == 0);
+  CHECK(read_all(*l, ns, a).size() == 2);
   CHECK(read_all(*l, ns, b).empty());
 }
 
