@@ -224,15 +224,15 @@ void engine::link_topic(ns_rt& ns, topic_rt& t, uint32_t id) {
 // publish
 
 void engine::on_publish(session_rt& s, sio::message& m, sio::responder reply) {
-  // The payload is the first argument (the packet was validated by the decoder); anything
-  // after it is ignored. The reply is the publish ack.
-  auto v = pjson::parse_first(m.args_json());
-  if (!v) {
+  // The payload is the first argument; the decoder validated the whole packet, so it is
+  // taken without scanning it again. Anything after it is ignored. The reply is the ack.
+  pjson::value v = pjson::first_value(m.args_json());
+  if (v.raw.empty()) {
     ++_stats.publish_errors;
     reply.send(error_reply("invalid_payload", "publish expects a JSON object or an array of objects"));
     return;
   }
-  do_publish(*s.ns, &s, *v, m.attachments(), [reply](std::string json) mutable { reply.send(std::move(json)); });
+  do_publish(*s.ns, &s, v, m.attachments(), [reply](std::string json) mutable { reply.send(std::move(json)); });
 }
 
 void engine::publish(std::string_view nsp, std::string_view payload, std::vector<std::string> attachments,

@@ -44,6 +44,10 @@ inline constexpr unsigned default_max_depth = 64;
 // what follows it, e.g. the first element of a comma-separated argument list.
 [[nodiscard]] result<value> parse_first(std::string_view text, unsigned max_depth = default_max_depth);
 
+// The first value of text that is already known to be valid JSON, e.g. the argument
+// list of a decoded packet (no validation, no allocation).
+[[nodiscard]] value first_value(std::string_view valid_text) noexcept;
+
 // Walks the elements of a validated array.
 class array_reader {
  public:

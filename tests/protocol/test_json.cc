@@ -606,3 +606,14 @@ TEST_CASE("minify removes insignificant whitespace and keeps strings byte-exact"
     CHECK(json::parse(m).ok());
   }
 }
+
+TEST_CASE("first_value takes the first value of validated text without scanning the rest") {
+  CHECK(json::first_value(R"({"a":[1,"]"],"b":{"c":"}"}},2,"x")").raw == R"({"a":[1,"]"],"b":{"c":"}"}})");
+  CHECK(json::first_value(R"(  "q\"uote" , 1)").raw == R"("q\"uote")");
+  CHECK(json::first_value("-12.5e3,true").raw == "-12.5e3");
+  CHECK(json::first_value("true").type == json::kind::boolean);
+  CHECK(json::first_value("null,1").raw == "null");
+  CHECK(json::first_value("[[],[[]]]").type == json::kind::array);
+  CHECK(json::first_value("").raw.empty());
+  CHECK(json::first_value("   ").raw.empty());
+}
