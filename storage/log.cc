@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
@@ -367,6 +368,30 @@ struct log::impl {
     }
   }
 
+  // An append request waiting in a group: its events stay here until the completion runs.
+  struct pending_append {
+    uint32_t ns = 0;
+    std::vector<event_input> events;
+    append_callback done;
+    append_result result;
+  };
+  // Completions of one group, in request order: an append or another write.
+  struct completion {
+    std::unique_ptr<pending_append> append;
+    write_callback other;
+  };
+  // An event waiting to be written into its topic's chunk.
+  struct chunk_entry {
+    uint64_t seq;
+    uint64_t ordinal;
+    int64_t ts;
+    const event_input* ev;
+  };
+  struct new_id {
+    uint64_t seq;
+    uint32_t topic_id;
+    int64_t expires_ms;
+  };
   // A group under construction.
   struct topic_delta {
     uint32_t ns;
@@ -374,14 +399,14 @@ struct log::impl {
     bool created = false;
   };
   struct group {
-    rocksdb::WriteBatch batch;
+    rocksdb::WriteBatch batch;                               // non-append writes, then chunks and meta
     std::unordered_map<uint64_t, topic_delta> topics;        // (ns << 32 | id) -> new state
     std::unordered_map<uint32_t, ns_state> ns;               // copies of touched namespaces (no topics)
-    std::unordered_map<std::string, appended> dedupe;        // dedupe key -> what it maps to in this group
-    std::vector<std::function<void(errc)>> finish;            // completions, told the commit status
+    std::unordered_map<std::string, new_id> dedupe;          // producer ids this group stores
+    std::map<uint64_t, std::vector<chunk_entry>> chunks;     // (ns << 32 | topic) -> its new events
+    std::vector<completion> completions;
     bool has_append = false;
-    bool has_other = false;
-    size_t bytes = 0;
+    size_t bytes = 0;         // approximate record bytes (bounds the group)
     uint64_t fresh = 0;       // events this group stores (stats, counted on commit)
     uint64_t duplicates = 0;  // events this group acknowledges as duplicates
   };
@@ -436,49 +461,60 @@ struct log::impl {
     return g.ns.emplace(id, std::move(copy)).first->second;
   }
 
+  static size_t approx_bytes(const event_input& ev) {
+    size_t n = 48 + ev.topic.size() + ev.event.size() + ev.id.size() + ev.data.size();
+    for (const auto& a : ev.attachments) n += a.size() + 8;
+    return n;
+  }
+
+  // Adds one append request to the group. Its events get seqs and go to their topics'
+  // chunks; nothing touches RocksDB until commit(). A request is all or nothing: if one
+  // of its events fails, everything it changed in the group is undone.
   void add_append(group& g, op_append& op) {
+    auto pa = std::make_unique<pending_append>();
+    pa->ns = op.ns;
+    pa->events = std::move(op.events);
+    pa->done = std::move(op.done);
+    bool known;
     {
       std::shared_lock lk(state_mu);
-      if (!namespaces.contains(op.ns)) {
-        lk.unlock();
-        append_result r;
-        r.status = errc::invalid_argument;
-        g.finish.push_back([done = std::move(op.done), r, events = std::move(op.events)](errc) mutable {
-          if (done) done(r, events);
-        });
-        return;
-      }
+      known = namespaces.contains(op.ns);
+    }
+    if (!known) {
+      pa->result.status = errc::invalid_argument;
+      g.completions.push_back({std::move(pa), {}});
+      return;
     }
     ns_state& gns = ns_for(g, op.ns);
-    // Everything this request changes can be undone if one of its events fails.
-    g.batch.SetSavePoint();
-    ns_state saved_ns = gns;  // (copy without topic vectors; cheap)
+    ns_state saved_ns = gns;  // (no topic vectors: cheap)
     std::unordered_map<uint64_t, topic_delta> saved_topics;
-    std::vector<std::string> added_dedupe;
-    auto result = std::make_shared<append_result>();
+    std::vector<std::pair<uint64_t, size_t>> saved_chunks;  // chunk sizes before this request
+    std::vector<std::string> added_ids;
+    append_result& result = pa->result;
     int64_t ts = std::max(now_ms(), gns.last_ts);
     gns.last_ts = ts;
-    result->ts_ms = ts;
+    result.ts_ms = ts;
+    result.events.reserve(pa->events.size());
     errc failure = errc::ok;
-    flatbuffers::FlatBufferBuilder fb(256);
-    for (auto& ev : op.events) {
+    size_t bytes = 0;
+    std::string value;
+    for (const auto& ev : pa->events) {
       std::string dkey;
       if (!ev.id.empty()) {
         dkey = keys::dedupe(op.ns, ev.id);
         if (auto d = g.dedupe.find(dkey); d != g.dedupe.end()) {
-          result->events.push_back({d->second.seq, d->second.topic_id, true});
+          result.events.push_back({d->second.seq, d->second.topic_id, true});
           continue;
         }
-        std::string value;
-        auto s = db->Get(rocksdb::ReadOptions(), cf[cf_dedupe], dkey, &value);
-        if (s.ok()) {
+        auto st = db->Get(rocksdb::ReadOptions(), cf[cf_dedupe], dkey, &value);
+        if (st.ok()) {
           const schema::Dedupe* d = verified_dedupe(value);
           if (d && d->expires_ms() >= ts) {
-            result->events.push_back({d->seq(), d->topic_id(), true});
+            result.events.push_back({d->seq(), d->topic_id(), true});
             continue;
           }
-        } else if (!s.IsNotFound()) {
-          failure = from_status(s);
+        } else if (!st.IsNotFound()) {
+          failure = from_status(st);
           break;
         }
       }
@@ -489,68 +525,44 @@ struct log::impl {
       }
       uint64_t tkey = (uint64_t{op.ns} << 32) | td->t.id;
       if (!saved_topics.contains(tkey)) saved_topics.emplace(tkey, *td);
+      auto& chunk = g.chunks[tkey];
+      if (std::none_of(saved_chunks.begin(), saved_chunks.end(), [&](const auto& c) { return c.first == tkey; }))
+        saved_chunks.emplace_back(tkey, chunk.size());
       uint64_t seq = ++gns.head;
-      fb.Clear();
-      std::vector<flatbuffers::Offset<schema::Attachment>> atts;
-      for (const auto& a : ev.attachments)
-        atts.push_back(schema::CreateAttachment(fb, fb.CreateVector(reinterpret_cast<const uint8_t*>(a.data()), a.size())));
-      auto topic = fb.CreateString(ev.topic);
-      auto event = fb.CreateString(ev.event);
-      auto id = fb.CreateString(ev.id);
-      auto data = fb.CreateString(ev.data);
-      auto att_vec = atts.empty() ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<schema::Attachment>>>()
-                                  : fb.CreateVector(atts);
-      auto origin = ev.origin_topic.empty() ? flatbuffers::Offset<flatbuffers::String>() : fb.CreateString(ev.origin_topic);
-      auto reason = ev.dlq_reason.empty() ? flatbuffers::Offset<flatbuffers::String>() : fb.CreateString(ev.dlq_reason);
-      fb.Finish(schema::CreateEvent(fb, topic, event, id, ts, data, att_vec, origin, ev.origin_seq, reason, ev.deliveries,
-                                    td->t.count + 1));
-      rocksdb::Slice value(reinterpret_cast<const char*>(fb.GetBufferPointer()), fb.GetSize());
-      (void)g.batch.Put(cf[cf_events], keys::event(op.ns, td->t.id, seq), value);
       td->t.last_seq = seq;
       ++td->t.count;
-      td->t.bytes += value.size();
-      gns.bytes_total += value.size();
-      g.bytes += value.size();
+      chunk.push_back({seq, td->t.count, ts, &ev});
+      bytes += approx_bytes(ev);
       if (!dkey.empty()) {
-        flatbuffers::FlatBufferBuilder dfb(64);
-        dfb.Finish(schema::CreateDedupe(dfb, seq, td->t.id,
-                                        ts + static_cast<int64_t>(gns.policy.dedupe_window.count())));
-        (void)g.batch.Put(cf[cf_dedupe], dkey,
-                          rocksdb::Slice(reinterpret_cast<const char*>(dfb.GetBufferPointer()), dfb.GetSize()));
-        g.dedupe[dkey] = {seq, td->t.id, false};
-        added_dedupe.push_back(std::move(dkey));
+        g.dedupe[dkey] = {seq, td->t.id, ts + static_cast<int64_t>(gns.policy.dedupe_window.count())};
+        added_ids.push_back(std::move(dkey));
       }
-      result->events.push_back({seq, td->t.id, false});
+      result.events.push_back({seq, td->t.id, false});
     }
     if (failure != errc::ok) {
-      (void)g.batch.RollbackToSavePoint();
       gns = std::move(saved_ns);
       for (auto& [k, v] : saved_topics) g.topics.at(k) = std::move(v);
       std::erase_if(g.topics, [&](const auto& kv) {
         return kv.second.created && kv.second.ns == op.ns && !gns.topic_ids.contains(kv.second.t.name);
       });
-      for (const auto& k : added_dedupe) g.dedupe.erase(k);
-      result->status = failure;
-      result->events.clear();
-      g.finish.push_back([done = std::move(op.done), result, events = std::move(op.events)](errc) mutable {
-        if (done) done(*result, events);
-      });
+      for (const auto& [k, n] : saved_chunks) {
+        auto it = g.chunks.find(k);
+        it->second.resize(n);
+        if (n == 0) g.chunks.erase(it);
+      }
+      for (const auto& k : added_ids) g.dedupe.erase(k);
+      result.status = failure;
+      result.events.clear();
+      g.completions.push_back({std::move(pa), {}});
       return;
     }
-    (void)g.batch.PopSavePoint();
     g.has_append = true;
+    g.bytes += bytes;
     size_t fresh = 0;
-    for (const auto& a : result->events) fresh += a.duplicate ? 0 : 1;
+    for (const auto& a : result.events) fresh += a.duplicate ? 0 : 1;
     g.fresh += fresh;
-    g.duplicates += result->events.size() - fresh;
-    // No `this`: with options::dispatch the completion may run after the log is gone.
-    g.finish.push_back([done = std::move(op.done), result, events = std::move(op.events)](errc status) mutable {
-      if (status != errc::ok) {
-        result->status = status;
-        result->events.clear();
-      }
-      if (done) done(*result, events);
-    });
+    g.duplicates += result.events.size() - fresh;
+    g.completions.push_back({std::move(pa), {}});
   }
 
   void process(std::vector<write_op>& ops) {
@@ -562,16 +574,13 @@ struct log::impl {
       } else if (auto* p = std::get_if<op_put>(&op)) {
         if (p->erase) (void)g.batch.Delete(cf[p->cf], p->key);
         else (void)g.batch.Put(cf[p->cf], p->key, p->value);
-        g.has_other = true;
         g.bytes += p->value.size();
-        g.finish.push_back([done = std::move(p->done)](errc e) {
-          if (done) done(e);
-        });
+        g.completions.push_back({nullptr, std::move(p->done)});
       } else if (auto* r = std::get_if<op_retention>(&op)) {
         commit(g);
         g = group();
         errc e = retention(r->ns);
-        if (r->done) dispatch({[done = std::move(r->done), e] { done(e); }});
+        if (r->done) dispatch([done = std::move(r->done), e] { done(e); });
       } else if (auto* f = std::get_if<op_flush>(&op)) {
         commit(g);
         g = group();
@@ -597,23 +606,66 @@ struct log::impl {
     }
   }
 
-  void dispatch(std::vector<std::function<void()>> fns) {
-    if (fns.empty()) return;
-    auto run = [fns = std::move(fns)]() mutable {
-      for (auto& f : fns) f();
-    };
+  void dispatch(std::function<void()> run) {
     if (opts.dispatch) opts.dispatch(std::move(run));
     else run();
   }
 
+  // Serialises the group's chunks (one record per topic, split at max_chunk_events) and
+  // producer ids into the batch, with exact byte accounting.
+  void write_chunks(group& g, flatbuffers::FlatBufferBuilder& fb) {
+    for (auto& [tkey, entries] : g.chunks) {
+      auto ns_id = static_cast<uint32_t>(tkey >> 32);
+      auto topic_id = static_cast<uint32_t>(tkey & 0xFFFFFFFF);
+      topic_delta& td = g.topics.at(tkey);
+      ns_state& gns = g.ns.at(ns_id);
+      for (size_t from = 0; from < entries.size(); from += opts.max_chunk_events) {
+        size_t to = std::min(entries.size(), from + opts.max_chunk_events);
+        fb.Clear();
+        std::vector<flatbuffers::Offset<schema::Event>> evs;
+        evs.reserve(to - from);
+        for (size_t i = from; i < to; ++i) {
+          const chunk_entry& c = entries[i];
+          const event_input& ev = *c.ev;
+          std::vector<flatbuffers::Offset<schema::Attachment>> atts;
+          for (const auto& a : ev.attachments)
+            atts.push_back(schema::CreateAttachment(fb, fb.CreateVector(reinterpret_cast<const uint8_t*>(a.data()), a.size())));
+          auto topic = fb.CreateSharedString(ev.topic);
+          auto event = fb.CreateSharedString(ev.event);
+          auto id = ev.id.empty() ? flatbuffers::Offset<flatbuffers::String>() : fb.CreateString(ev.id);
+          auto data = fb.CreateString(ev.data);
+          auto att_vec = atts.empty() ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<schema::Attachment>>>()
+                                      : fb.CreateVector(atts);
+          auto origin = ev.origin_topic.empty() ? flatbuffers::Offset<flatbuffers::String>() : fb.CreateString(ev.origin_topic);
+          auto reason = ev.dlq_reason.empty() ? flatbuffers::Offset<flatbuffers::String>() : fb.CreateString(ev.dlq_reason);
+          evs.push_back(schema::CreateEvent(fb, topic, event, id, c.ts, data, att_vec, origin, ev.origin_seq, reason,
+                                            ev.deliveries, c.ordinal, c.seq));
+        }
+        fb.Finish(schema::CreateChunk(fb, fb.CreateVector(evs)));
+        rocksdb::Slice value(reinterpret_cast<const char*>(fb.GetBufferPointer()), fb.GetSize());
+        (void)g.batch.Put(cf[cf_events], keys::event(ns_id, topic_id, entries[from].seq), value);
+        td.t.bytes += value.size();
+        gns.bytes_total += value.size();
+      }
+    }
+    for (const auto& [key, id] : g.dedupe) {
+      fb.Clear();
+      fb.Finish(schema::CreateDedupe(fb, id.seq, id.topic_id, id.expires_ms));
+      (void)g.batch.Put(cf[cf_dedupe], key,
+                        rocksdb::Slice(reinterpret_cast<const char*>(fb.GetBufferPointer()), fb.GetSize()));
+    }
+  }
+
   void commit(group& g) {
-    if (g.finish.empty()) return;
+    if (g.completions.empty()) return;
     int64_t ts = now_ms();
+    flatbuffers::FlatBufferBuilder fb(16 << 10);
+    write_chunks(g, fb);
     for (auto& [id, gns] : g.ns) {
       (void)g.batch.Put(cf[cf_meta], keys::meta_head(id), u64_value(gns.head));
       (void)g.batch.Put(cf[cf_meta], keys::meta_bytes(id), u64_value(gns.bytes_total));
       if (ts - gns.last_checkpoint_ms >= opts.checkpoint_interval.count()) {
-        flatbuffers::FlatBufferBuilder fb(64);
+        fb.Clear();
         fb.Finish(schema::CreateCheckpoint(fb, gns.head, gns.bytes_total));
         (void)g.batch.Put(cf[cf_checkpoints], keys::checkpoint(id, static_cast<uint64_t>(gns.last_ts)),
                           rocksdb::Slice(reinterpret_cast<const char*>(fb.GetBufferPointer()), fb.GetSize()));
@@ -659,10 +711,23 @@ struct log::impl {
       if (health.exchange(static_cast<int>(status)) == static_cast<int>(errc::ok))
         logger.error("storage write failed: {}; publishes fail until it clears", to_string(status));
     }
-    std::vector<std::function<void()>> fns;
-    fns.reserve(g.finish.size());
-    for (auto& f : g.finish) fns.push_back([f = std::move(f), status]() mutable { f(status); });
-    dispatch(std::move(fns));
+    // One dispatch per group. No `this` inside: with options::dispatch the completions
+    // may run after the log is gone.
+    auto done = std::make_shared<std::vector<completion>>(std::move(g.completions));
+    dispatch([done, status] {
+      for (auto& c : *done) {
+        if (c.append) {
+          pending_append& pa = *c.append;
+          if (status != errc::ok && pa.result.status == errc::ok) {
+            pa.result.status = status;
+            pa.result.events.clear();
+          }
+          if (pa.done) pa.done(pa.result, pa.events);
+        } else if (c.other) {
+          c.other(status);
+        }
+      }
+    });
   }
 
   errc retention(uint32_t ns_id) {
@@ -707,16 +772,34 @@ struct log::impl {
     std::unique_ptr<rocksdb::Iterator> ev(db->NewIterator(rocksdb::ReadOptions(), cf[cf_events]));
     for (auto& t : topics) {
       if (t.id == 0 || t.first_seq >= std::min(cut, t.last_seq)) continue;
-      // first_seq records the last event of this topic that retention removed, so a
-      // reader that needs anything after position p lost events exactly when p < first_seq.
+      // Whole chunks go: those whose events are all at or below the cut. first_seq records
+      // the last event of this topic retention removed, so a reader positioned at p lost
+      // events exactly when p < first_seq.
       std::string prefix_t = keys::topic_prefix(ns_id, t.id);
+      uint64_t last_removed = 0;
+      std::string end_key;
       ev->SeekForPrev(keys::event(ns_id, t.id, cut));
-      if (!ev->Valid() || !ev->key().starts_with(prefix_t)) continue;  // nothing of this topic goes
-      t.first_seq = keys::event_seq({ev->key().data(), ev->key().size()});
-      (void)batch.DeleteRange(cf[cf_events], keys::event(ns_id, t.id, 0), keys::event(ns_id, t.id, cut + 1));
+      for (int step = 0; step < 2 && ev->Valid() && ev->key().starts_with(prefix_t); ++step) {
+        std::string value(ev->value().data(), ev->value().size());
+        const schema::Chunk* c = verified_chunk(value);
+        if (!c) {
+          ++corrupt_records;
+          return errc::corruption;
+        }
+        uint64_t last = c->events()->Get(c->events()->size() - 1)->seq();
+        if (last <= cut) {  // this chunk and every one before it go
+          last_removed = last;
+          end_key = keys::event(ns_id, t.id, keys::event_seq({ev->key().data(), ev->key().size()}) + 1);
+          break;
+        }
+        ev->Prev();  // the chunk straddles the cut: it stays, the ones before it go
+      }
+      if (!ev->status().ok()) return from_status(ev->status());
+      if (last_removed == 0) continue;
+      t.first_seq = last_removed;
+      (void)batch.DeleteRange(cf[cf_events], keys::event(ns_id, t.id, 0), end_key);
       (void)batch.Put(cf[cf_meta], keys::meta_topic(ns_id, t.id), encode_topic_meta(t));
     }
-    if (!ev->status().ok()) return from_status(ev->status());
     std::string end = last_cut_key;
     end.push_back('\0');  // the cut checkpoint itself goes too
     (void)batch.DeleteRange(cf[cf_checkpoints], prefix, end);
@@ -1047,40 +1130,79 @@ void log::probe() {
   _impl->enqueue(op_flush{nullptr});
 }
 
+size_t stored_event::size() const noexcept {
+  if (!ev) return 0;
+  size_t n = 48;
+  for (const auto* str : {ev->topic(), ev->event(), ev->id(), ev->data()}) n += str ? str->size() : 0;
+  if (ev->attachments())
+    for (const auto* a : *ev->attachments()) n += a && a->bytes() ? a->bytes()->size() + 8 : 0;
+  return n;
+}
+
+namespace {
+
+// Positions `it` on the chunk that holds `seq` or the first chunk after it, within one
+// topic (whose key prefix is `prefix`). Invalid when the topic has nothing at or after seq.
+void seek_chunk(rocksdb::Iterator& it, const std::string& prefix, const std::string& target) {
+  it.SeekForPrev(target);
+  if (!it.Valid() || !it.key().starts_with(prefix)) it.Seek(target);
+}
+
+}  // namespace
+
 errc log::read(uint32_t ns, uint32_t topic, uint64_t after_seq, size_t max_events, size_t max_bytes,
                std::vector<stored_event>& out) const {
-  if (after_seq == UINT64_MAX) return errc::ok;
-  std::string start = keys::event(ns, topic, after_seq + 1);
+  if (after_seq == UINT64_MAX || max_events == 0) return errc::ok;
+  std::string prefix = keys::topic_prefix(ns, topic);
   std::string end = topic < UINT32_MAX ? keys::event(ns, topic + 1, 0) : keys::event(ns + 1, 0, 0);
   rocksdb::Slice upper(end);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(_impl->db->NewIterator(ro, _impl->cf[cf_events]));
   size_t bytes = 0, count = 0;
-  for (it->Seek(start); it->Valid() && count < max_events && bytes < max_bytes; it->Next()) {
-    stored_event e{keys::event_seq({it->key().data(), it->key().size()}),
-                   std::string(it->value().data(), it->value().size())};  // an aligned copy
-    if (!verified_event(e.record)) {
+  for (seek_chunk(*it, prefix, keys::event(ns, topic, after_seq + 1));
+       it->Valid() && it->key().starts_with(prefix) && count < max_events && bytes < max_bytes; it->Next()) {
+    auto chunk = std::make_shared<std::string>(it->value().data(), it->value().size());  // an aligned copy
+    const schema::Chunk* c = verified_chunk(*chunk);
+    if (!c) {
       ++_impl->corrupt_records;
-      logger.error("corrupt event record at namespace {} topic {} seq {}", ns, topic, e.seq);
+      logger.error("corrupt event chunk at namespace {} topic {} seq {}", ns, topic,
+                   keys::event_seq({it->key().data(), it->key().size()}));
       return errc::corruption;
     }
-    bytes += e.record.size();
-    out.push_back(std::move(e));
-    ++count;
+    for (const auto* e : *c->events()) {
+      if (e->seq() <= after_seq) continue;
+      if (count >= max_events || bytes >= max_bytes) break;
+      stored_event se{e->seq(), chunk, e};
+      bytes += se.size();
+      out.push_back(std::move(se));
+      ++count;
+    }
   }
   return from_status(it->status());
 }
 
 result<stored_event> log::get(uint32_t ns, uint32_t topic, uint64_t seq) const {
-  std::string value;
-  auto s = _impl->db->Get(rocksdb::ReadOptions(), _impl->cf[cf_events], keys::event(ns, topic, seq), &value);
-  if (!s.ok()) return from_status(s);
-  if (!verified_event(value)) {
+  std::string prefix = keys::topic_prefix(ns, topic);
+  std::unique_ptr<rocksdb::Iterator> it(_impl->db->NewIterator(rocksdb::ReadOptions(), _impl->cf[cf_events]));
+  it->SeekForPrev(keys::event(ns, topic, seq));
+  if (!it->status().ok()) return from_status(it->status());
+  if (!it->Valid() || !it->key().starts_with(prefix)) return errc::not_found;
+  auto chunk = std::make_shared<std::string>(it->value().data(), it->value().size());
+  const schema::Chunk* c = verified_chunk(*chunk);
+  if (!c) {
     ++_impl->corrupt_records;
     return errc::corruption;
   }
-  return stored_event{seq, std::move(value)};
+  const auto* events = c->events();
+  size_t lo = 0, hi = events->size();
+  while (lo < hi) {  // events are in seq order
+    size_t mid = (lo + hi) / 2;
+    if (events->Get(static_cast<flatbuffers::uoffset_t>(mid))->seq() < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == events->size() || events->Get(static_cast<flatbuffers::uoffset_t>(lo))->seq() != seq) return errc::not_found;
+  return stored_event{seq, chunk, events->Get(static_cast<flatbuffers::uoffset_t>(lo))};
 }
 
 result<session_record> log::get_session(std::string_view pid) const {

@@ -47,6 +47,7 @@ struct options {
   bool read_only = false;                       // open as a RocksDB secondary: safe while a broker writes
   size_t max_pending_writes = 1 << 16;          // queued write requests; beyond: errc::overloaded
   size_t max_group_bytes = 8 << 20;             // a group commit stops growing past this many record bytes
+  size_t max_chunk_events = 512;                // events per stored chunk (one chunk per topic per group)
   size_t block_cache_bytes = 128 << 20;         // RocksDB block cache shared by all column families
   size_t write_buffer_bytes = 64 << 20;         // memtable size of the events column family
   std::chrono::milliseconds checkpoint_interval{1000};  // time/size index granularity (retention, from:time)
@@ -92,12 +93,15 @@ struct append_result {
 using append_callback = std::function<void(append_result&, std::vector<event_input>&)>;
 using write_callback = std::function<void(errc)>;
 
+// An event read back from the log. Events are stored in chunks (one per topic per group
+// commit); a stored_event shares ownership of its verified chunk.
 struct stored_event {
   uint64_t seq = 0;
-  std::string record;  // verified FlatBuffers bytes
-  [[nodiscard]] const schema::Event* event() const noexcept {
-    return flatbuffers::GetRoot<schema::Event>(record.data());
-  }
+  std::shared_ptr<const std::string> chunk;  // verified FlatBuffers bytes of the chunk
+  const schema::Event* ev = nullptr;         // points into *chunk
+  [[nodiscard]] const schema::Event* event() const noexcept { return ev; }
+  // Approximate bytes of the event (its fields), for read limits and accounting.
+  [[nodiscard]] size_t size() const noexcept;
 };
 
 struct topic_info {

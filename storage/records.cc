@@ -22,6 +22,17 @@ std::string str(const flatbuffers::String* s) { return s ? s->str() : std::strin
 }  // namespace
 
 const schema::Event* verified_event(std::string_view b) noexcept { return verify<schema::Event>(b); }
+
+const schema::Chunk* verified_chunk(std::string_view b) noexcept {
+  const schema::Chunk* c = verify<schema::Chunk>(b);
+  if (!c || !c->events() || c->events()->size() == 0) return nullptr;
+  uint64_t prev = 0;
+  for (const auto* e : *c->events()) {
+    if (!e || e->seq() <= prev) return nullptr;  // readers binary-search and filter by seq
+    prev = e->seq();
+  }
+  return c;
+}
 const schema::TopicMeta* verified_topic_meta(std::string_view b) noexcept { return verify<schema::TopicMeta>(b); }
 const schema::Dedupe* verified_dedupe(std::string_view b) noexcept { return verify<schema::Dedupe>(b); }
 const schema::Position* verified_position(std::string_view b) noexcept { return verify<schema::Position>(b); }

@@ -43,6 +43,8 @@ struct session_record {
 // Verified accessors for records read from disk; nullptr when verification fails.
 // `bytes` must be 8-byte aligned (std::string storage is; copy RocksDB slices first).
 [[nodiscard]] const schema::Event* verified_event(std::string_view bytes) noexcept;
+// A chunk whose every event has a seq, in increasing order; nullptr otherwise.
+[[nodiscard]] const schema::Chunk* verified_chunk(std::string_view bytes) noexcept;
 [[nodiscard]] const schema::TopicMeta* verified_topic_meta(std::string_view bytes) noexcept;
 [[nodiscard]] const schema::Dedupe* verified_dedupe(std::string_view bytes) noexcept;
 [[nodiscard]] const schema::Position* verified_position(std::string_view bytes) noexcept;
