@@ -1,6 +1,7 @@
 #include "broker/engine.h"
 
 #include <algorithm>
+#include <charconv>
 #include <deque>
 #include <map>
 
@@ -232,7 +233,8 @@ void engine::on_publish(session_rt& s, sio::message& m, sio::responder reply) {
     reply.send(error_reply("invalid_payload", "publish expects a JSON object or an array of objects"));
     return;
   }
-  do_publish(*s.ns, &s, v, m.attachments(), [reply](std::string json) mutable { reply.send(std::move(json)); });
+  do_publish(*s.ns, &s, v, m.compact(), m.attachments(),
+             [reply](std::string json) mutable { reply.send(std::move(json)); });
 }
 
 void engine::publish(std::string_view nsp, std::string_view payload, std::vector<std::string> attachments,
@@ -242,17 +244,18 @@ void engine::publish(std::string_view nsp, std::string_view payload, std::vector
     reply(error_reply("unknown_namespace", fmt::format("namespace {} is not served", nsp)));
     return;
   }
-  auto doc = pjson::parse(payload);
+  bool compact = false;
+  auto doc = pjson::parse(payload, pjson::default_max_depth, compact);
   if (!doc) {
     ++_stats.publish_errors;
     reply(error_reply("invalid_payload", "publish expects a JSON object or an array of objects"));
     return;
   }
-  do_publish(*it->second, nullptr, *doc, attachments, std::move(reply));
+  do_publish(*it->second, nullptr, *doc, compact, attachments, std::move(reply));
 }
 
-void engine::do_publish(ns_rt& ns, session_rt* from, pjson::value doc, std::vector<std::string>& attachments,
-                        std::function<void(std::string)> reply) {
+void engine::do_publish(ns_rt& ns, session_rt* from, pjson::value doc, bool compact,
+                        std::vector<std::string>& attachments, std::function<void(std::string)> reply) {
   auto fail = [&](std::string_view code, std::string_view message) {
     ++_stats.publish_errors;
     reply(error_reply(code, message));
@@ -279,10 +282,15 @@ void engine::do_publish(ns_rt& ns, session_rt* from, pjson::value doc, std::vect
     pjson::value topic_v, event_v, id_v, data_v, key, val;
     bool has_topic = false, has_event = false, has_id = false, has_data = false;
     for (pjson::object_reader r(item); r.next(key, val);) {
-      if (pjson::string_equals(key, "topic")) has_topic = true, topic_v = val;
-      else if (pjson::string_equals(key, "event")) has_event = true, event_v = val;
-      else if (pjson::string_equals(key, "id")) has_id = true, id_v = val;
-      else if (pjson::string_equals(key, "data")) has_data = true, data_v = val;
+      // Keys are compared raw (with quotes); only a key with an escape needs unescaping.
+      bool plain = key.raw.find('\\') == std::string_view::npos;
+      auto is = [&](std::string_view quoted, std::string_view name) {
+        return plain ? key.raw == quoted : pjson::string_equals(key, name);
+      };
+      if (is(R"("topic")", "topic")) has_topic = true, topic_v = val;
+      else if (is(R"("event")", "event")) has_event = true, event_v = val;
+      else if (is(R"("id")", "id")) has_id = true, id_v = val;
+      else if (is(R"("data")", "data")) has_data = true, data_v = val;
     }
     storage::event_input ev;
     pjson::value v;
@@ -310,7 +318,7 @@ void engine::do_publish(ns_rt& ns, session_rt* from, pjson::value doc, std::vect
     }
     if (has_data) {
       v = data_v;
-      ev.data = pjson::is_compact(v.raw) ? std::string(v.raw) : pjson::minify(v.raw);
+      ev.data = compact || pjson::is_compact(v.raw) ? std::string(v.raw) : pjson::minify(v.raw);
       if (!attachments.empty()) {
         if (psio::check_placeholders(v, static_cast<uint32_t>(attachments.size())) != protocol::errc::ok)
           return fail("invalid_payload", "attachment placeholder out of range");
@@ -403,7 +411,9 @@ void append_delivery_args(std::string& out, std::string_view data, std::string_v
     pjson::append_quoted(out, id);
   }
   out += R"(,"ts":)";
-  fmt::format_to(std::back_inserter(out), "{}", ts);
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, ts);
+  out.append(digits, static_cast<size_t>(end - digits));
   out.push_back('}');
   if (with_offset) {
     out += R"(,")";

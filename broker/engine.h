@@ -138,8 +138,8 @@ class engine {
   void on_publish(session_rt& s, sio::message& m, sio::responder reply);
 
   // `doc` is the validated publish payload (an object or an array of objects).
-  void do_publish(ns_rt& ns, session_rt* from, protocol::json::value doc, std::vector<std::string>& attachments,
-                  std::function<void(std::string)> reply);
+  void do_publish(ns_rt& ns, session_rt* from, protocol::json::value doc, bool compact,
+                  std::vector<std::string>& attachments, std::function<void(std::string)> reply);
   void on_committed(ns_rt& ns, uint32_t topic_id, const storage::event_input& ev, uint64_t seq, int64_t ts);
   topic_rt& topic_for(ns_rt& ns, const std::string& name);
   void link_topic(ns_rt& ns, topic_rt& t, uint32_t id);

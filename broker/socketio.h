@@ -86,8 +86,11 @@ struct packet_frames {
 // An incoming event or ack, valid during the handler call.
 class message {
  public:
-  message(std::string_view event, std::string_view args, std::vector<std::string>& attachments) noexcept
-      : _event(event), _args(args), _attachments(attachments) {}
+  message(std::string_view event, std::string_view args, std::vector<std::string>& attachments,
+          bool compact = false) noexcept
+      : _event(event), _args(args), _attachments(attachments), _compact(compact) {}
+  // The arguments hold no insignificant whitespace (they can be relayed as they are).
+  [[nodiscard]] bool compact() const noexcept { return _compact; }
   [[nodiscard]] std::string_view event() const noexcept { return _event; }  // empty for acks
   // The arguments after the event name, raw JSON, comma-separated, no brackets.
   [[nodiscard]] std::string_view args_json() const noexcept { return _args; }
@@ -101,6 +104,7 @@ class message {
   std::string_view _event;
   std::string_view _args;
   std::vector<std::string>& _attachments;
+  bool _compact = false;
 };
 
 class socket;

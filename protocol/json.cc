@@ -42,8 +42,11 @@ class scanner {
       : _p(begin), _end(end), _max_depth(max_depth) {}
 
   void skip_ws() noexcept {
+    const char* from = _p;
     while (_p < _end && is_ws(*_p)) ++_p;
+    _saw_ws |= _p != from;
   }
+  [[nodiscard]] bool saw_whitespace() const noexcept { return _saw_ws; }
 
   errc scan_value(value& out, unsigned depth) noexcept {
     skip_ws();
@@ -245,6 +248,7 @@ class scanner {
   const char* _p;
   const char* _end;
   unsigned _max_depth;
+  bool _saw_ws = false;
 };
 
 // Skips the rest of a string whose opening quote was consumed; returns past the closing quote.
@@ -336,13 +340,19 @@ uint32_t read_hex4(const char* p) noexcept {
 
 }  // namespace
 
-result<value> parse(std::string_view text, unsigned max_depth) {
+result<value> parse(std::string_view text, unsigned max_depth, bool& compact) {
   scanner s(text.data(), text.data() + text.size(), max_depth);
   value v;
   if (errc e = s.scan_value(v, 0); e != errc::ok) return e;
   s.skip_ws();
   if (s.pos() != s.end()) return errc::invalid_json;
+  compact = !s.saw_whitespace();
   return v;
+}
+
+result<value> parse(std::string_view text, unsigned max_depth) {
+  bool compact = false;
+  return parse(text, max_depth, compact);
 }
 
 result<value> parse_first(std::string_view text, unsigned max_depth) {

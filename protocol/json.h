@@ -39,6 +39,9 @@ inline constexpr unsigned default_max_depth = 64;
 // Validates that `text` holds exactly one JSON value (surrounding whitespace allowed).
 // Strings must be valid UTF-8 and contain no raw control characters.
 [[nodiscard]] result<value> parse(std::string_view text, unsigned max_depth = default_max_depth);
+// As parse(); also reports whether the text holds no insignificant whitespace (what
+// JSON.stringify produces), so relays can skip minify().
+[[nodiscard]] result<value> parse(std::string_view text, unsigned max_depth, bool& compact);
 
 // Scans one JSON value at the start of `text` (after optional whitespace) and ignores
 // what follows it, e.g. the first element of a comma-separated argument list.

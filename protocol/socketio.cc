@@ -1,6 +1,7 @@
 #include "protocol/socketio.h"
 
 #include <array>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -47,6 +48,13 @@ bool payload_valid(packet_type type, json::value v) {
       return v.is_array();
   }
   return false;
+}
+
+// Decimal digits of v appended to out (the per-packet path avoids fmt's machinery).
+void append_uint(std::string& out, uint64_t v) {
+  char buf[20];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(end - buf));
 }
 
 std::string_view trim_leading(std::string_view s) noexcept {
@@ -111,7 +119,7 @@ result<packet> decode(std::string_view text, const decode_limits& limits) {
 
   if (i < text.size()) {
     p.data = text.substr(i);
-    auto v = json::parse(p.data, limits.max_json_depth);
+    auto v = json::parse(p.data, limits.max_json_depth, p.compact);
     if (!v) return v.error();
     if (!payload_valid(p.type, *v)) return errc::invalid_payload;
     p.payload = *v;
@@ -172,13 +180,14 @@ void append_header(std::string& out, packet_type type, std::string_view nsp, uin
                    std::optional<uint64_t> id) {
   out.push_back(static_cast<char>('0' + static_cast<int>(type)));
   if (type == packet_type::binary_event || type == packet_type::binary_ack) {
-    fmt::format_to(std::back_inserter(out), "{}-", attachments);
+    append_uint(out, attachments);
+    out.push_back('-');
   }
   if (!nsp.empty() && nsp != "/") {
     out.append(nsp);
     out.push_back(',');
   }
-  if (id) fmt::format_to(std::back_inserter(out), "{}", *id);
+  if (id) append_uint(out, *id);
 }
 
 void append_event(std::string& out, std::string_view nsp, std::string_view event_json, std::string_view args,

@@ -36,6 +36,7 @@ struct packet {
   uint32_t attachments = 0;    // only for binary_event / binary_ack
   std::string_view data;       // raw JSON payload; empty when absent
   json::value payload;         // validated view of `data` (meaningless when data is empty)
+  bool compact = false;        // `data` has no insignificant whitespace
 };
 
 struct decode_limits {

@@ -617,3 +617,13 @@ TEST_CASE("first_value takes the first value of validated text without scanning 
   CHECK(json::first_value("").raw.empty());
   CHECK(json::first_value("   ").raw.empty());
 }
+
+TEST_CASE("parse reports whether the text has insignificant whitespace") {
+  bool compact = false;
+  REQUIRE(json::parse(R"({"a":[1,"x y"],"b":null})", json::default_max_depth, compact).ok());
+  CHECK(compact);  // whitespace inside a string does not count
+  REQUIRE(json::parse(R"({"a": [1]})", json::default_max_depth, compact).ok());
+  CHECK_FALSE(compact);
+  REQUIRE(json::parse(" 1", json::default_max_depth, compact).ok());
+  CHECK_FALSE(compact);
+}

@@ -948,3 +948,12 @@ TEST_CASE("random packets round-trip through encode, decode and the reassembler"
     }
   }
 }
+
+TEST_CASE("decode tells whether the payload is compact, so relays can skip minify") {
+  auto a = sio::decode(R"(2["ev",{"a":"b c"}])");
+  REQUIRE(a.ok());
+  CHECK(a->compact);
+  auto b = sio::decode(R"(2["ev", {"a":1}])");
+  REQUIRE(b.ok());
+  CHECK_FALSE(b->compact);
+}
