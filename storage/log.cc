@@ -179,6 +179,7 @@ struct ns_state {
   uint64_t low_water = 0;
   int64_t last_ts = 0;
   int64_t last_checkpoint_ms = 0;
+  bool meta_due = false;  // (group copies only) this commit persists the namespace's stats
   std::unordered_map<std::string, uint32_t> topic_ids;
   std::vector<topic_state> topics;  // index = id - 1
   namespace_policy policy;
@@ -320,7 +321,47 @@ struct log::impl {
     }
     for (auto& [id, p] : policies)
       if (auto it2 = namespaces.find(id); it2 != namespaces.end()) it2->second->policy = p;
-    return from_status(it->status());
+    if (!it->status().ok()) return from_status(it->status());
+    return catch_up_meta();
+  }
+
+  // Topic and namespace stats are persisted once per checkpoint interval, not with every
+  // group commit (each metadata put costs a memtable insert). The chunks written since the
+  // last persisted state are the truth: fold them in. Cost: O(chunks of the last interval).
+  errc catch_up_meta() {
+    std::unique_ptr<rocksdb::Iterator> ev(db->NewIterator(rocksdb::ReadOptions(), cf[cf_events]));
+    for (auto& [ns_id, ns] : namespaces) {
+      for (auto& t : ns->topics) {
+        if (t.id == 0) continue;
+        std::string prefix = keys::topic_prefix(ns_id, t.id);
+        for (ev->Seek(keys::event(ns_id, t.id, t.last_seq + 1)); ev->Valid() && ev->key().starts_with(prefix);
+             ev->Next()) {
+          std::string value(ev->value().data(), ev->value().size());
+          const schema::Chunk* c = verified_chunk(value);
+          if (!c) {
+            // Reads of it will report corruption. Keep the log usable and never hand out
+            // a seq that may be inside the damaged chunk again.
+            ++corrupt_records;
+            uint64_t first = keys::event_seq({ev->key().data(), ev->key().size()});
+            logger.error("corrupt event chunk at namespace {} topic {} seq {}; data directory damaged", ns->name,
+                         t.name, first);
+            ns->head = std::max(ns->head, first + opts.max_chunk_events);
+            continue;
+          }
+          const schema::Event* last = c->events()->Get(c->events()->size() - 1);
+          if (last->seq() <= t.last_seq) continue;  // (cannot happen: chunks start after it)
+          t.last_seq = last->seq();
+          t.count = std::max(t.count, last->ordinal());
+          t.bytes += value.size();
+          ns->bytes_total += value.size();
+          ns->head = std::max(ns->head, t.last_seq);
+          ns->last_ts = std::max(ns->last_ts, last->ts_ms());
+        }
+        if (!ev->status().ok()) return from_status(ev->status());
+        ns->head = std::max(ns->head, t.last_seq);
+      }
+    }
+    return errc::ok;
   }
 
   // ---- writer -------------------------------------------------------------------------
@@ -661,18 +702,22 @@ struct log::impl {
     int64_t ts = now_ms();
     flatbuffers::FlatBufferBuilder fb(16 << 10);
     write_chunks(g, fb);
+    // Stats go to meta once per checkpoint interval (catch_up_meta() recovers what came
+    // after); a new topic's record goes at once, it maps its name to its id.
     for (auto& [id, gns] : g.ns) {
+      if (ts - gns.last_checkpoint_ms < opts.checkpoint_interval.count()) continue;
       (void)g.batch.Put(cf[cf_meta], keys::meta_head(id), u64_value(gns.head));
       (void)g.batch.Put(cf[cf_meta], keys::meta_bytes(id), u64_value(gns.bytes_total));
-      if (ts - gns.last_checkpoint_ms >= opts.checkpoint_interval.count()) {
-        fb.Clear();
-        fb.Finish(schema::CreateCheckpoint(fb, gns.head, gns.bytes_total));
-        (void)g.batch.Put(cf[cf_checkpoints], keys::checkpoint(id, static_cast<uint64_t>(gns.last_ts)),
-                          rocksdb::Slice(reinterpret_cast<const char*>(fb.GetBufferPointer()), fb.GetSize()));
-        gns.last_checkpoint_ms = ts;
-      }
+      fb.Clear();
+      fb.Finish(schema::CreateCheckpoint(fb, gns.head, gns.bytes_total));
+      (void)g.batch.Put(cf[cf_checkpoints], keys::checkpoint(id, static_cast<uint64_t>(gns.last_ts)),
+                        rocksdb::Slice(reinterpret_cast<const char*>(fb.GetBufferPointer()), fb.GetSize()));
+      gns.last_checkpoint_ms = ts;
+      gns.meta_due = true;
     }
-    for (auto& [key, td] : g.topics) (void)g.batch.Put(cf[cf_meta], keys::meta_topic(td.ns, td.t.id), encode_topic_meta(td.t));
+    for (auto& [key, td] : g.topics)
+      if (td.created || g.ns.at(td.ns).meta_due)
+        (void)g.batch.Put(cf[cf_meta], keys::meta_topic(td.ns, td.t.id), encode_topic_meta(td.t));
 
     rocksdb::WriteOptions wo;
     wo.sync = opts.sync == sync_mode::always || (opts.sync == sync_mode::batch && g.has_append);

@@ -172,18 +172,21 @@ TEST_CASE("a damaged event record reads as corruption without a crash; other top
   }
   overwrite_raw(tmp.data(), "events", keys::event(ns, a, 3), garbage);
 
+  // Opening still works. The damaged chunk is newer than the last persisted topic stats
+  // (they are written once per checkpoint interval), so open already met it once.
   auto l = open_log(tmp.data());
-  CHECK(l->stats().corrupt_records == 0);
+  uint64_t at_open = l->stats().corrupt_records;
+  CHECK(at_open <= 1);
   std::vector<stored_event> out;
   CHECK(l->read(ns, a, 0, SIZE_MAX, SIZE_MAX, out) == errc::corruption);
   REQUIRE(out.size() == 1);  // what came before the damaged record
   CHECK(out[0].seq == 1);
-  CHECK(l->stats().corrupt_records == 1);
+  CHECK(l->stats().corrupt_records == at_open + 1);
 
   auto g = l->get(ns, a, 3);
   REQUIRE_FALSE(g.ok());
   CHECK(g.error() == errc::corruption);
-  CHECK(l->stats().corrupt_records == 2);
+  CHECK(l->stats().corrupt_records == at_open + 2);
 
   // A read that might need the damaged chunk (events after 3 could be in the chunk that
   // starts at 3) reports it; past the next chunk's start, and in another topic, reads work.
