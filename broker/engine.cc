@@ -1189,7 +1189,9 @@ void engine::on_connect(ns_rt& ns, const sio::socket_ptr& sock, std::function<vo
     sp->st = session_rt::state::catching_up;
     pump(*sp);  // missed events go out before the CONNECT ack; the ack follows when caught up
   };
-  if (ns.cfg.recovery) {
+  // A new session is persisted once it has something to recover: at its first subscribe
+  // (before the subscribe ack) or when it disconnects. A recovered one is saved now.
+  if (ns.cfg.recovery && rec) {
     save_session(*s, [finish = std::move(finish)](storage::errc) mutable { finish(); });
   } else {
     finish();

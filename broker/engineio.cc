@@ -579,7 +579,7 @@ void server::handle_upgrade(std::shared_ptr<ws_connection> ws) {
     it->second->attach_websocket(std::move(ws), true);
     return;
   }
-  auto s = std::make_shared<session>(*this, new_id(), session::transport_kind::websocket, ws->request());
+  auto s = std::make_shared<session>(*this, new_id(), session::transport_kind::websocket, ws->take_request());
   _sessions.emplace(s->id(), s);
   ++_stats.sessions_opened;
   s->attach_websocket(ws, false);

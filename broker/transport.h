@@ -78,6 +78,9 @@ class ws_connection {
  public:
   virtual ~ws_connection() = default;
   [[nodiscard]] virtual const http_request& request() const noexcept = 0;
+  // Hands the upgrade request over (its owner keeps it for the connection's life, so the
+  // connection need not); request() is empty afterwards.
+  [[nodiscard]] virtual http_request take_request() noexcept = 0;
   virtual void set_listener(std::weak_ptr<ws_listener> listener) = 0;
   virtual void send(const frame_ptr& frame) = 0;
   // Bytes queued for this connection and not yet written to the socket.

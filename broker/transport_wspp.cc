@@ -60,8 +60,9 @@ struct ferry_config : public websocketpp::config::asio {
   using connection_base = connection_state;
 
   static const bool enable_multithreading = false;
-  // 8 KiB instead of 16: the buffer lives inside every connection object, idle or not.
-  static const size_t connection_read_buffer_size = 8192;
+  // 1 KiB instead of 16: the buffer lives inside every connection object, idle or not
+  // (P5: memory per idle connection); larger messages just take more reads.
+  static const size_t connection_read_buffer_size = 1024;
   static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
   static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
 };
@@ -181,6 +182,7 @@ class ws_adapter final : public ws_connection, public std::enable_shared_from_th
   ws_adapter(connection_ptr con, http_request req) : _con(std::move(con)), _req(std::move(req)) {}
 
   const http_request& request() const noexcept override { return _req; }
+  http_request take_request() noexcept override { return std::move(_req); }
   void set_listener(std::weak_ptr<ws_listener> listener) override { _listener = std::move(listener); }
 
   void send(const frame_ptr& frame) override {
