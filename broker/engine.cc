@@ -227,7 +227,7 @@ void engine::link_topic(ns_rt& ns, topic_rt& t, uint32_t id) {
 void engine::on_publish(session_rt& s, sio::message& m, sio::responder reply) {
   // The payload is the first argument; the decoder validated the whole packet, so it is
   // taken without scanning it again. Anything after it is ignored. The reply is the ack.
-  pjson::value v = pjson::first_value(m.args_json());
+  pjson::value v = m.first_arg();
   if (v.raw.empty()) {
     ++_stats.publish_errors;
     reply.send(error_reply("invalid_payload", "publish expects a JSON object or an array of objects"));

@@ -442,7 +442,7 @@ void socket::on_event(const psio::packet& p, std::vector<std::string>& attachmen
   if (auto it = _handlers.find(name); it != _handlers.end()) h = &it->second;
   if (!h) h = _nsp.find_handler(name);
   if (!h) return;  // no listener: ignored, like the reference server
-  message m(name, ev.args, attachments, p.compact);
+  message m(name, ev.args, attachments, p.compact, ev.first_arg);
   responder r = p.id ? responder(weak_from_this(), *p.id) : responder();
   auto self = shared_from_this();
   event_handler handler = *h;  // the handler may replace itself

@@ -87,8 +87,10 @@ struct packet_frames {
 class message {
  public:
   message(std::string_view event, std::string_view args, std::vector<std::string>& attachments,
-          bool compact = false) noexcept
-      : _event(event), _args(args), _attachments(attachments), _compact(compact) {}
+          bool compact = false, protocol::json::value first_arg = {}) noexcept
+      : _event(event), _args(args), _attachments(attachments), _compact(compact), _first(first_arg) {}
+  // The first argument as a validated JSON value (raw empty when there is none).
+  [[nodiscard]] protocol::json::value first_arg() const noexcept { return _first; }
   // The arguments hold no insignificant whitespace (they can be relayed as they are).
   [[nodiscard]] bool compact() const noexcept { return _compact; }
   [[nodiscard]] std::string_view event() const noexcept { return _event; }  // empty for acks
@@ -105,6 +107,7 @@ class message {
   std::string_view _args;
   std::vector<std::string>& _attachments;
   bool _compact = false;
+  protocol::json::value _first;
 };
 
 class socket;

@@ -200,6 +200,7 @@ class scanner {
     for (;;) {
       value v;
       if (errc e = scan_value(v, depth); e != errc::ok) return e;
+      if (depth == 1 && _index && _index->count < array_index::capacity) _index->elements[_index->count++] = v;
       skip_ws();
       if (_p >= _end) return errc::invalid_json;
       if (*_p == ',') {
@@ -249,6 +250,9 @@ class scanner {
   const char* _end;
   unsigned _max_depth;
   bool _saw_ws = false;
+
+ public:
+  array_index* _index = nullptr;  // when set, the root array's first elements are recorded
 };
 
 // Skips the rest of a string whose opening quote was consumed; returns past the closing quote.
@@ -347,6 +351,19 @@ result<value> parse(std::string_view text, unsigned max_depth, bool& compact) {
   s.skip_ws();
   if (s.pos() != s.end()) return errc::invalid_json;
   compact = !s.saw_whitespace();
+  return v;
+}
+
+result<value> parse(std::string_view text, unsigned max_depth, bool& compact, array_index& index) {
+  scanner s(text.data(), text.data() + text.size(), max_depth);
+  index.count = 0;
+  s._index = &index;
+  value v;
+  if (errc e = s.scan_value(v, 0); e != errc::ok) return e;
+  s.skip_ws();
+  if (s.pos() != s.end()) return errc::invalid_json;
+  compact = !s.saw_whitespace();
+  if (!v.is_array()) index.count = 0;
   return v;
 }
 

@@ -43,6 +43,15 @@ inline constexpr unsigned default_max_depth = 64;
 // JSON.stringify produces), so relays can skip minify().
 [[nodiscard]] result<value> parse(std::string_view text, unsigned max_depth, bool& compact);
 
+// The first few elements of a top-level array, recorded while parse() walks it, so that
+// callers need not scan the text again to find them.
+struct array_index {
+  static constexpr size_t capacity = 2;
+  value elements[capacity];
+  size_t count = 0;  // elements recorded (at most capacity); more may follow
+};
+[[nodiscard]] result<value> parse(std::string_view text, unsigned max_depth, bool& compact, array_index& index);
+
 // Scans one JSON value at the start of `text` (after optional whitespace) and ignores
 // what follows it, e.g. the first element of a comma-separated argument list.
 [[nodiscard]] result<value> parse_first(std::string_view text, unsigned max_depth = default_max_depth);

@@ -6,10 +6,6 @@ namespace ferry::protocol {
 namespace {
 constexpr char hex_digits[] = "0123456789abcdef";
 
-void append_hex(std::string& out, uint64_t v, int digits) {
-  for (int i = digits - 1; i >= 0; --i) out.push_back(hex_digits[(v >> (i * 4)) & 0xF]);
-}
-
 bool parse_hex(std::string_view s, uint64_t& out) noexcept {
   uint64_t v = 0;
   for (char c : s) {
@@ -25,9 +21,11 @@ bool parse_hex(std::string_view s, uint64_t& out) noexcept {
 }  // namespace
 
 void append_offset(std::string& out, offset o) {
-  append_hex(out, o.epoch, 8);
-  out.push_back('-');
-  append_hex(out, o.seq, 16);
+  char buf[offset_string_size];  // formatted in place, appended once (this runs per delivery)
+  for (int i = 7; i >= 0; --i) buf[7 - i] = hex_digits[(o.epoch >> (i * 4)) & 0xF];
+  buf[8] = '-';
+  for (int i = 15; i >= 0; --i) buf[9 + 15 - i] = hex_digits[(o.seq >> (i * 4)) & 0xF];
+  out.append(buf, sizeof buf);
 }
 
 std::string format_offset(offset o) {

@@ -119,7 +119,7 @@ result<packet> decode(std::string_view text, const decode_limits& limits) {
 
   if (i < text.size()) {
     p.data = text.substr(i);
-    auto v = json::parse(p.data, limits.max_json_depth, p.compact);
+    auto v = json::parse(p.data, limits.max_json_depth, p.compact, p.elements);
     if (!v) return v.error();
     if (!payload_valid(p.type, *v)) return errc::invalid_payload;
     p.payload = *v;
@@ -134,11 +134,22 @@ result<packet> decode(std::string_view text, const decode_limits& limits) {
 event_view split_event(const packet& p) noexcept {
   event_view ev;
   if (p.data.empty()) return ev;  // no payload: no name, no arguments
+  if (p.elements.count >= 1) {  // recorded by decode: no second scan
+    ev.name = p.elements.elements[0];
+    if (p.elements.count >= 2) ev.first_arg = p.elements.elements[1];
+    const char* after_name = ev.name.raw.data() + ev.name.raw.size();
+    const char* end = p.payload.raw.data() + p.payload.raw.size() - 1;  // the closing ']'
+    std::string_view rest = trim_leading({after_name, static_cast<size_t>(end - after_name)});
+    if (!rest.empty() && rest[0] == ',') rest = trim_leading(rest.substr(1));
+    ev.args = trim_trailing(rest);
+    return ev;
+  }
   json::array_reader r(p.payload);
   (void)r.next(ev.name);
   std::string_view rest = trim_leading(r.rest());
   if (!rest.empty() && rest[0] == ',') rest = trim_leading(rest.substr(1));
   ev.args = trim_trailing(rest);
+  if (!ev.args.empty()) ev.first_arg = json::first_value(ev.args);
   return ev;
 }
 

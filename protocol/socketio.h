@@ -37,6 +37,7 @@ struct packet {
   std::string_view data;       // raw JSON payload; empty when absent
   json::value payload;         // validated view of `data` (meaningless when data is empty)
   bool compact = false;        // `data` has no insignificant whitespace
+  json::array_index elements;  // first elements of the payload array (event name, first argument)
 };
 
 struct decode_limits {
@@ -59,6 +60,7 @@ struct decode_limits {
 struct event_view {
   json::value name;
   std::string_view args;
+  json::value first_arg;  // the first argument (raw empty if none)
 };
 [[nodiscard]] event_view split_event(const packet& p) noexcept;
 // For an ACK/BINARY_ACK packet: the array contents without brackets.
