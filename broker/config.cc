@@ -179,7 +179,7 @@ void load_toml(const std::string& path, broker_config& cfg) {
     r.boolean(*t, "server", "dynamic_namespaces", cfg.delivery.dynamic_namespaces);
   }
   if (auto* t = root["storage"].as_table()) {
-    r.check_keys(*t, "storage", {"sync", "block_cache_bytes", "write_buffer_bytes", "max_pending_writes"});
+    r.check_keys(*t, "storage", {"sync", "block_cache_bytes", "write_buffer_bytes", "max_pending_writes", "writer_thread"});
     std::string sync;
     r.string(*t, "storage", "sync", sync);
     if (!sync.empty() && !storage::parse_sync_mode(sync, cfg.storage.sync))
@@ -187,6 +187,9 @@ void load_toml(const std::string& path, broker_config& cfg) {
     r.integer(*t, "storage", "block_cache_bytes", cfg.storage.block_cache_bytes);
     r.integer(*t, "storage", "write_buffer_bytes", cfg.storage.write_buffer_bytes);
     r.integer(*t, "storage", "max_pending_writes", cfg.storage.max_pending_writes);
+    r.string(*t, "storage", "writer_thread", cfg.writer_thread);
+    if (cfg.writer_thread != "auto" && cfg.writer_thread != "on" && cfg.writer_thread != "off")
+      r.fail("storage.writer_thread", "expected auto, on or off");
   }
   if (auto* t = root["limits"].as_table()) {
     r.check_keys(*t, "limits", {"max_topics_per_socket", "max_event_bytes", "max_batch_events", "max_pending_publishes",
@@ -229,13 +232,20 @@ void load_toml(const std::string& path, broker_config& cfg) {
   cfg.delivery.namespaces = std::move(list);
 }
 
+void resolve_writer_thread(broker_config& cfg, unsigned cpus) {
+  if (cfg.writer_thread == "off") cfg.storage.inline_commit = true;
+  else if (cfg.writer_thread == "on") cfg.storage.inline_commit = false;
+  else cfg.storage.inline_commit = cfg.storage.sync == storage::sync_mode::none && cpus <= 1;
+}
+
 std::string describe(const broker_config& cfg) {
   std::string ns;
   for (const auto& n : cfg.delivery.namespaces) ns += (ns.empty() ? "" : ",") + n.name;
   return fmt::format(
-      "listen={}:{} data_dir={} sync={} namespaces=[{}] dynamic_namespaces={} transports={}{} ping={}ms/{}ms "
+      "listen={}:{} data_dir={} sync={} writer_thread={} namespaces=[{}] dynamic_namespaces={} transports={}{} ping={}ms/{}ms "
       "max_payload={} max_connections={} cors=[{}]",
-      cfg.listen.host, cfg.listen.port, cfg.data_dir, storage::to_string(cfg.storage.sync), ns,
+      cfg.listen.host, cfg.listen.port, cfg.data_dir, storage::to_string(cfg.storage.sync),
+      cfg.storage.inline_commit ? "off" : "on", ns,
       cfg.delivery.dynamic_namespaces, cfg.engine.allow_polling ? "polling," : "",
       cfg.engine.allow_websocket ? "websocket" : "", cfg.engine.ping_interval.count(), cfg.engine.ping_timeout.count(),
       cfg.engine.max_payload, cfg.listen.max_connections, fmt::join(cfg.engine.cors_origins, ","));

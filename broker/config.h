@@ -23,6 +23,10 @@ struct broker_config {
   sio::options socketio;
   engine_options delivery;
   storage::options storage;
+  // [storage] writer_thread: "on" commits on a writer thread, "off" commits on the io
+  // thread (storage::options::inline_commit), "auto" picks "off" only when sync = "none"
+  // and the process may run on a single CPU. Resolved by resolve_writer_thread().
+  std::string writer_thread = "auto";
   bool debug_faults = false;  // tests only: POST /v1/debug/storage-fault toggles write failures
 };
 
@@ -34,6 +38,10 @@ struct broker_config {
 // Loads a TOML file over `cfg`. Throws std::runtime_error with the file, key and reason
 // on any unknown key, wrong type or invalid value (a start-up error).
 void load_toml(const std::string& path, broker_config& cfg);
+
+// Sets storage.inline_commit from writer_thread, the sync mode and `cpus` (the CPUs the
+// process may run on).
+void resolve_writer_thread(broker_config& cfg, unsigned cpus);
 
 // One line describing the effective settings, for the start-up log.
 [[nodiscard]] std::string describe(const broker_config& cfg);

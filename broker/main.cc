@@ -1,6 +1,8 @@
 // ferry-broker: the Ferry broker process.
+#include <sched.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
@@ -34,6 +36,13 @@ void raise_fd_limit() {
     rl.rlim_cur = rl.rlim_max;
     (void)setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+// CPUs this process may run on (taskset, cgroup cpusets); at least 1.
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return std::max(1, CPU_COUNT(&set));
 }
 }  // namespace
 
@@ -81,6 +90,7 @@ int main(int argc, char** argv) {
     faults = std::make_shared<storage::fault_injector>();
     cfg.storage.faults = faults;
   }
+  resolve_writer_thread(cfg, usable_cpus());
   cfg.storage.dispatch = [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); };
   auto opened = storage::log::open(cfg.data_dir, cfg.storage);
   if (!opened) {
@@ -101,14 +111,16 @@ int main(int argc, char** argv) {
     sio::server sio_server(io, http, cfg.socketio, cfg.engine);
     engine eng(io, sio_server, *log_store, cfg.delivery);
     http_api api(http, eng, sio_server, faults);
+    // Installed before anything announces the broker, so that a SIGTERM right after the
+    // start-up line drains instead of killing the process.
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    asio::steady_timer drain(io);
     http.start();
     logger.info("ferry-broker {} started: {} port={} epoch={:08x}", FERRY_VERSION, describe(cfg), http.port(),
                 log_store->epoch());
     std::printf("ferry-broker listening on %s:%u\n", cfg.listen.host.c_str(), static_cast<unsigned>(http.port()));
     std::fflush(stdout);
 
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    asio::steady_timer drain(io);
     signals.async_wait([&](const asio::error_code& ec, int sig) {
       if (ec) return;
       logger.info("received {}: draining", sig == SIGINT ? "SIGINT" : "SIGTERM");

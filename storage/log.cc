@@ -248,6 +248,10 @@ struct log::impl {
     }
     queue_cv.notify_all();
     if (writer.joinable()) writer.join();
+    if (opts.inline_commit) {
+      *alive = false;  // a scheduled commit must not run on a dead log
+      run_inline(completions::posted);  // what is queued is committed, as the writer thread does
+    }
     if (db) {
       for (auto* h : cf)
         if (h) (void)db->DestroyColumnFamilyHandle(h);
@@ -371,11 +375,39 @@ struct log::impl {
       std::lock_guard lk(queue_mu);
       if (!stopping && queue.size() < opts.max_pending_writes) {
         queue.push_back(std::move(op));
-        if (queue.size() == 1) queue_cv.notify_one();
+        if (queue.size() == 1) {
+          if (opts.inline_commit) schedule_inline();
+          else queue_cv.notify_one();
+        }
         return;
       }
     }
     fail(op, stopping ? errc::closed : errc::overloaded);
+  }
+
+  // inline_commit: the dispatching thread runs the group at the end of this turn.
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  void schedule_inline() {
+    opts.dispatch([this, weak = std::weak_ptr<bool>(alive)] {
+      if (weak.expired()) return;
+      run_inline(completions::direct);
+    });
+  }
+  // Where the completions of an inline commit run: right here (a turn of the event loop),
+  // or posted through opts.dispatch like the writer thread's (flush() and close, which may
+  // be called after the event loop stopped and the objects the callbacks point to are gone).
+  enum class completions : uint8_t { direct, posted };
+  completions inline_completions = completions::direct;
+  void run_inline(completions where) {
+    std::vector<write_op> ops;
+    {
+      std::lock_guard lk(queue_mu);
+      ops.swap(queue);
+    }
+    if (ops.empty()) return;
+    inline_completions = where;
+    process(ops);
+    inline_completions = completions::direct;
   }
 
   void fail(write_op& op, errc e) {
@@ -663,8 +695,9 @@ struct log::impl {
   }
 
   void dispatch(std::function<void()> run) {
-    if (opts.dispatch) opts.dispatch(std::move(run));
-    else run();
+    if (opts.dispatch && (!opts.inline_commit || inline_completions == completions::posted))
+      opts.dispatch(std::move(run));
+    else run();  // writer thread without dispatch, or an inline commit in its event-loop turn
   }
 
   // Serialises the group's chunks (one record per topic, split at max_chunk_events) and
@@ -1025,7 +1058,8 @@ result<std::unique_ptr<log>> log::open(const std::string& dir, options opts) {
     p->epoch = epoch;
     logger.info("created data directory {} (epoch {:08x})", dir, epoch);
   }
-  if (!opts.read_only) {
+  if (opts.inline_commit && !opts.dispatch) return errc::invalid_argument;  // nothing would run the commits
+  if (!opts.read_only && !opts.inline_commit) {
     auto* ip = p.get();
     p->writer = std::thread([ip] { ip->writer_loop(); });
   }
@@ -1186,6 +1220,10 @@ void log::enforce_retention(uint32_t ns, write_callback done) {
 
 errc log::flush() {
   if (_opts.read_only) return errc::ok;
+  if (_opts.inline_commit) {  // we are the committing thread: commit now
+    _impl->run_inline(impl::completions::posted);
+    return health();
+  }
   std::promise<errc> p;
   auto f = p.get_future();
   _impl->enqueue(op_flush{&p});

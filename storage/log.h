@@ -55,6 +55,13 @@ struct options {
   // Runs the completion callbacks of one group commit (e.g. posts them to an
   // io_context). Null: they run on the writer thread.
   std::function<void(std::function<void()>)> dispatch;
+  // No writer thread: the thread behind `dispatch` (the broker's io thread) commits the
+  // writes itself, one group per turn of its event loop (the first write of a turn
+  // schedules the commit through `dispatch`), and completions run right after the
+  // commit. Saves two context switches per group when that thread has one CPU to itself;
+  // with sync=batch/always the fsync would stall it, so use it with sync=none. Every
+  // write call must then come from that one thread, and flush() commits at once.
+  bool inline_commit = false;
 };
 
 // Per-namespace policy; defaults match the broker's defaults.

@@ -7,20 +7,25 @@ import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { assertStrictlyIncreasing, brokerTest, call, duplicates, Recorder, sleep, withTimeout } from "./lib/broker.mjs";
 
-const TOML = `
+// Both commit paths: a writer thread ("on") and commits on the io thread ("off", what
+// "auto" picks on a single CPU).
+const toml = (writer) => `
 [server]
 ping_interval = "1s"
 ping_timeout = "1s"
+[storage]
+writer_thread = "${writer}"
 `;
 
 const TOPICS = ["load-a", "load-b"];
 
-describe("crash durability", () => {
+for (const writer of ["on", "off"]) {
+describe(`crash durability (writer_thread=${writer})`, () => {
   brokerTest(
     "every acked publish survives SIGKILL exactly once and a subscribed client gets all of them in order",
     { timeout: 170000 },
     async (sc) => {
-      const b = await sc.broker({ toml: TOML });
+      const b = await sc.broker({ toml: toml(writer) });
       const notes = [];
 
       // If a restart cannot take the same port, the clients are pointed at the new one
@@ -165,9 +170,9 @@ describe("crash durability", () => {
   );
 });
 
-describe("drain and dedupe across restarts", () => {
+describe(`drain and dedupe across restarts (writer_thread=${writer})`, () => {
   brokerTest("SIGTERM under publish load: exit 0, every acked publish stored exactly once after the restart", async (sc) => {
-    const b = await sc.broker({ toml: TOML });
+    const b = await sc.broker({ toml: toml(writer) });
     const pubs = [];
     for (let i = 0; i < 3; i++) pubs.push(await sc.connect(b.url));
     const acked = new Map();
@@ -201,7 +206,7 @@ describe("drain and dedupe across restarts", () => {
   });
 
   brokerTest("the dedupe window survives a crash: a re-sent id is acked as a duplicate with its original offset", async (sc) => {
-    const b = await sc.broker({ toml: TOML });
+    const b = await sc.broker({ toml: toml(writer) });
     const first = await b.publishHttp({ topic: "dd", event: "e", data: 1, id: "once" });
     assert.equal(first.json.duplicate, false);
     const batch = await b.publishHttp([
@@ -224,3 +229,4 @@ describe("drain and dedupe across restarts", () => {
     assert.deepEqual((await b.allEvents("dd2")).map((e) => e.id), ["b2"]);
   });
 });
+}
