@@ -980,7 +980,7 @@ result<std::unique_ptr<log>> log::open(const std::string& dir, options opts) {
   // itself. In RocksDB < 8.8 closing the DB while that thread waits to retry hangs
   // forever (facebook/rocksdb#11440).
   dbo.max_bgerror_resume_count = 0;
-  // One writer thread does every write; the hashed dedupe memtable requires this off.
+  // Writes come from one thread (the writer or the io thread), never concurrently.
   dbo.allow_concurrent_memtable_write = false;
   if (opts.faults) {
     auto fs = std::make_shared<faulty_fs>(rocksdb::FileSystem::Default(), opts.faults);
@@ -1014,10 +1014,10 @@ result<std::unique_ptr<log>> log::open(const std::string& dir, options opts) {
     }
     if (i == cf_dedupe) {
       co.compaction_filter = &dedupe_filter;
-      // Producer ids arrive in random key order and are only ever looked up by key: a
-      // hashed memtable inserts and finds them without a skiplist search.
-      co.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(24));
-      co.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 16));
+      // Producer ids are only ever looked up by key: a whole-key bloom in the memtable
+      // answers most misses without a skiplist search. Not a hashed memtable: its flush
+      // sorts every entry into a fresh skiplist on the flush thread, which cost a quarter
+      // of the broker's CPU under P1 (bench/RESULTS.md).
       co.memtable_whole_key_filtering = true;
       co.memtable_prefix_bloom_size_ratio = 0.05;
     }
