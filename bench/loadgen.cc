@@ -9,7 +9,7 @@
 //   loadgen idle    --connections N [--local-ips K]                          (P5)
 //   loadgen replay  --events N                                               (P6)
 //   loadgen storm   --clients N --events M                                   (P8)
-//   loadgen soak    --rate R --duration S [--interval S]                     (P7)
+//   loadgen soak    --rate R --duration S [--interval S] [--max-inflight N]  (P7)
 // Common: --url http://HOST:PORT, --server-pid PID (CPU and RSS of the server).
 #include <sys/resource.h>
 
@@ -113,7 +113,7 @@ void connect_many(asio::io_context& io, const common& c, size_t n, size_t parall
     auto k = std::make_shared<conn>(io, o);
     st->conns[i] = k;
     if (setup) setup(k);
-    k->start([st, n, done, launch](bool ok) {
+    k->start([&io, st, n, done, launch](bool ok) {
       ++st->finished;
       if (!ok) ++st->failed;
       if (st->finished == n) {
@@ -496,13 +496,13 @@ int run_storm(const common& c, size_t clients, size_t events, size_t local_ips) 
   return 0;
 }
 
-int run_soak(const common& c, double rate, double interval) {
+int run_soak(const common& c, double rate, double interval, uint64_t max_inflight) {
   asio::io_context io(1);
   std::string pad = padding(c.payload);
   auto k = std::make_shared<conn>(io, conn_options{c.host, c.port});
   std::vector<clk::time_point> sent(1 << 20);
   histogram h;
-  uint64_t acked = 0, seq = 0;
+  uint64_t acked = 0, seq = 0, total_acked = 0, behind = 0;
   asio::steady_timer tick(io), report(io), end(io);
   double credit = 0;
   auto last = clk::now();
@@ -512,10 +512,17 @@ int run_soak(const common& c, double rate, double interval) {
     credit += std::chrono::duration<double>(now - last).count() * rate;
     last = now;
     while (credit >= 1) {
+      credit -= 1;
+      // A producer keeps a bounded outbox: past max_inflight unacked publishes the event
+      // is counted as not sent (the server is behind) instead of queued without bound
+      // in the load generator, where it would also delay the client's pongs.
+      if (seq - total_acked >= max_inflight) {
+        ++behind;
+        continue;
+      }
       uint64_t id = k->next_ack_id();
       sent[id % sent.size()] = clk::now();
       k->send_packet(fmt::format(R"(2{}["publish",{{"topic":"{}","event":"e","data":"{}","id":"s-{}"}}])", id, c.topic, pad, seq++));
-      credit -= 1;
     }
     tick.expires_after(std::chrono::milliseconds(1));
     tick.async_wait([&](const asio::error_code& ec) {
@@ -526,11 +533,12 @@ int run_soak(const common& c, double rate, double interval) {
     report.expires_after(std::chrono::milliseconds(static_cast<int64_t>(interval * 1000)));
     report.async_wait([&](const asio::error_code& ec) {
       if (ec) return;
-      fmt::print(R"({{"scenario":"soak","t_s":{:.0f},"acked_per_s":{:.0f},"p99_ms":{:.3f},"rss_kib":{}}})" "\n",
+      fmt::print(R"({{"scenario":"soak","t_s":{:.0f},"acked_per_s":{:.0f},"p99_ms":{:.3f},"rss_kib":{},"behind":{}}})" "\n",
                  std::chrono::duration<double>(clk::now() - t0).count(), static_cast<double>(acked) / interval,
-                 h.percentile_ms(99), rss_kib(c.server_pid));
+                 h.percentile_ms(99), rss_kib(c.server_pid), behind);
       std::fflush(stdout);
       acked = 0;
+      behind = 0;
       h.clear();
       every();
     });
@@ -540,6 +548,7 @@ int run_soak(const common& c, double rate, double interval) {
     k->on_ack = [&](uint64_t id, std::string_view) {
       h.record(clk::now() - sent[id % sent.size()]);
       ++acked;
+      ++total_acked;
     };
     pace();
     every();
@@ -588,6 +597,9 @@ int main(int argc, char** argv) {
   auto* soak = app.add_subcommand("soak", "P7: publish at --rate for --duration, report every --interval");
   soak->add_option("--rate", rate)->capture_default_str();
   soak->add_option("--interval", interval)->capture_default_str();
+  uint64_t max_inflight = 10000;
+  soak->add_option("--max-inflight", max_inflight, "unacked publishes before events are counted as behind")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::string hp = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
@@ -606,6 +618,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("idle")) return run_idle(c, connections, local_ips, hold);
   if (app.got_subcommand("replay")) return run_replay(c, events);
   if (app.got_subcommand("storm")) return run_storm(c, clients, events, local_ips);
-  if (app.got_subcommand("soak")) return run_soak(c, rate, interval);
+  if (app.got_subcommand("soak")) return run_soak(c, rate, interval, max_inflight);
   return 1;
 }
