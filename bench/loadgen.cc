@@ -41,6 +41,7 @@ struct common {
   double duration = 10;
   size_t payload = 100;
   std::string topic = "bench";
+  std::string publish_event = "publish";  // ingest/rtt: the acked event's name
 };
 
 double cpu_seconds_self() {
@@ -165,8 +166,8 @@ int run_ingest(const common& c, size_t clients, size_t inflight, bool rtt_mode) 
     auto& k = all[i];
     uint64_t id = k->next_ack_id();
     sent[i][id % sent[i].size()] = clk::now();
-    k->send_packet(fmt::format(R"(2{}["publish",{{"topic":"{}","event":"e","data":"{}","id":"c{}-{}"}}])", id, c.topic,
-                               pad, i, seq[i]++));
+    k->send_packet(fmt::format(R"(2{}["{}",{{"topic":"{}","event":"e","data":"{}","id":"c{}-{}"}}])", id,
+                               c.publish_event, c.topic, pad, i, seq[i]++));
   };
   connect_many(io, c, clients, 64, {}, [](std::shared_ptr<conn>&) {}, [&](std::vector<std::shared_ptr<conn>>& conns) {
     all = conns;
@@ -574,6 +575,9 @@ int main(int argc, char** argv) {
   app.add_option("--duration", c.duration, "seconds to measure")->capture_default_str();
   app.add_option("--payload", c.payload, "payload bytes")->capture_default_str();
   app.add_option("--topic", c.topic, "topic")->capture_default_str();
+  app.add_option("--publish-event", c.publish_event,
+                 "event acked by ingest/rtt (e.g. message-with-ack against tools/sio-echo: the no-storage floor)")
+      ->capture_default_str();
   size_t clients = 4, inflight = 64, subscribers = 100, connections = 1000, local_ips = 1, events = 100000;
   double rate = 0, interval = 10, hold = 3;
   auto* ingest = app.add_subcommand("ingest", "P1: C clients x W in-flight publishes with acks");

@@ -992,6 +992,17 @@ result<std::unique_ptr<log>> log::open(const std::string& dir, options opts) {
   auto table = [&](bool bloom) {
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
+    // Index and Bloom filter blocks live in the block cache, partitioned so that a lookup
+    // loads 4 KiB of them, not a whole file's: otherwise RocksDB keeps them on the heap
+    // for every table, and RSS grows with the data retained (~1.5 B per deduplicated id,
+    // ~6 B per events chunk). Unpartitioned, cached filters thrashed: 2k publishes/s.
+    t.index_type = rocksdb::BlockBasedTableOptions::IndexType::kTwoLevelIndexSearch;
+    t.partition_filters = bloom;
+    t.metadata_block_size = 4096;
+    t.cache_index_and_filter_blocks = true;
+    t.cache_index_and_filter_blocks_with_high_priority = true;
+    t.pin_top_level_index_and_filter = true;
+    t.pin_l0_filter_and_index_blocks_in_cache = true;
     if (bloom) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(t));
   };
