@@ -1,8 +1,9 @@
 // Connection-state recovery with the official client across broker restarts (SIGTERM
 // and SIGKILL): the client reconnects with {pid, offset} by itself, socket.recovered is
 // true, and it gets exactly the events it missed, in order, before "connect"; a session
-// that has received nothing yet recovers too (the broker seeds its offset); SIGTERM
-// drains (exit 0, sessions saved, stop line logged).
+// that has received nothing yet recovers too (the broker seeds its offset); a reconnect
+// that races its own stale transport evicts it; SIGTERM drains (exit 0, sessions saved,
+// stop line logged).
 import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { assertStrictlyIncreasing, brokerTest, call, connected, duplicates, nextEvent, Recorder, sleep, waitFor } from "./lib/broker.mjs";
@@ -119,6 +120,41 @@ describe("recovery across broker restarts", () => {
     assert.deepEqual(rec.events.map((e) => e.offset), missed.map((x) => x.offset));
     await sleep(200);
     assert.equal(rec.events.length, 2);
+  });
+
+  brokerTest("a reconnect that arrives before the old transport timed out evicts the stale socket and recovers (socket.io#4880)", async (sc) => {
+    const b = await sc.broker({ toml: TOML });
+    const { s: old, rec: oldRec } = await subscribedClient(sc, b);
+    const sid = old.id;
+    await publishMany(b, "seen", 2);
+    await oldRec.count(2);
+    old.io.reconnection(false);
+    // What a client whose network silently died would send: its pid and last offset.
+    const pid = old._pid;
+    const offset = old._lastOffset;
+    assert.ok(pid && offset, "the client holds a pid and an offset");
+    const missed = await publishMany(b, "missed", 2);
+    await oldRec.count(4); // the old socket is still live on the broker
+    const evicted = nextEvent(old, "disconnect");
+
+    const fresh = sc.client(b.url, { auth: { pid, offset }, reconnection: false });
+    const rec = new Recorder(fresh);
+    let atConnect = -1;
+    fresh.once("connect", () => {
+      atConnect = rec.events.length;
+    });
+    await connected(fresh);
+    assert.equal(fresh.id, sid, "the same session (sid) continues on the new connection");
+    assert.equal(atConnect, 2, "the missed events arrive before the CONNECT ack");
+    assert.deepEqual(rec.events.map((e) => e.offset), missed.map((x) => x.offset));
+    await evicted; // the stale socket was closed by the broker, not left to time out
+    assert.equal(old.connected, false);
+
+    const after = await publishMany(b, "after", 1);
+    await rec.count(3);
+    assert.equal(rec.events[2].offset, after[0].offset);
+    await sleep(200);
+    assert.equal(oldRec.events.length, 4, "nothing reaches the evicted socket");
   });
 
   brokerTest("a session that has received nothing yet recovers across a broker crash (SIGKILL)", async (sc) => {
