@@ -2,46 +2,21 @@
 // --payload bytes (ids assigned by the producer, as applications do) with block-on-full
 // outbox back-pressure, waits until all are acknowledged, and prints
 // {"scenario":"client_ingest","events":N,"events_per_s":...,"server_cpu":...,"loadgen_cpu":...}.
-#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <ferry/client/client.h>
 
+#include "bench/proc_stats.h"
+
 namespace fc = ferry::client;
 using clk = std::chrono::steady_clock;
 
-namespace {
-double cpu_self() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-double cpu_of(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream f(fmt::format("/proc/{}/stat", pid));
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto rp = s.rfind(')');
-  if (rp == std::string::npos) return 0;
-  size_t field = 0, i = rp + 2;
-  double ut = 0, st = 0;
-  while (i < s.size() && field < 13) {
-    size_t j = s.find(' ', i);
-    if (field == 11) ut = std::stod(s.substr(i, j - i));
-    if (field == 12) st = std::stod(s.substr(i, j - i));
-    ++field;
-    i = j + 1;
-  }
-  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"client-bench: P2, ingest through ferry-client with batching"};
@@ -67,7 +42,7 @@ int main(int argc, char** argv) {
   fc::producer p(io, o);
   std::string data = "\"" + std::string(payload, 'x') + "\"";
   std::atomic<size_t> acked{0}, failed{0};
-  double self0 = cpu_self(), srv0 = cpu_of(server_pid);
+  ferry::bench::cpu_meter meter(server_pid);
   auto t0 = clk::now();
   for (size_t i = 0; i < events; ++i) {
     auto r = p.publish({.topic = topic, .event = "e", .data = data}, [&](const fc::result<fc::publish_ack>& a) {
@@ -87,7 +62,6 @@ int main(int argc, char** argv) {
   }
   fmt::print(R"({{"scenario":"client_ingest","events":{},"seconds":{:.3f},"events_per_s":{:.0f},"loadgen_cpu":{:.2f},"server_cpu":{:.2f}}})"
              "\n",
-             events, secs, static_cast<double>(events) / secs, (cpu_self() - self0) / secs,
-             server_pid > 0 ? (cpu_of(server_pid) - srv0) / secs : -1.0);
+             events, secs, static_cast<double>(events) / secs, meter.self_share(), meter.server_share());
   return 0;
 }

@@ -27,6 +27,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "bench/proc_stats.h"
 #include "bench/sio_conn.h"
 
 using namespace ferry::bench;
@@ -42,53 +43,6 @@ struct common {
   size_t payload = 100;
   std::string topic = "bench";
   std::string publish_event = "publish";  // ingest/rtt: the acked event's name
-};
-
-double cpu_seconds_self() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-double cpu_seconds_of(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream f(fmt::format("/proc/{}/stat", pid));
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto rp = s.rfind(')');
-  if (rp == std::string::npos) return 0;
-  std::vector<std::string> fields;
-  size_t i = rp + 2;
-  while (i < s.size()) {
-    size_t j = s.find(' ', i);
-    if (j == std::string::npos) j = s.size();
-    fields.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-  if (fields.size() < 13) return 0;
-  double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;  // utime + stime
-}
-
-long rss_kib(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream f(fmt::format("/proc/{}/status", pid));
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return 0;
-}
-
-struct cpu_meter {
-  int pid;
-  double self0, srv0;
-  clk::time_point t0;
-  explicit cpu_meter(int p) : pid(p), self0(cpu_seconds_self()), srv0(cpu_seconds_of(p)), t0(clk::now()) {}
-  [[nodiscard]] std::string json() const {
-    double wall = std::chrono::duration<double>(clk::now() - t0).count();
-    return fmt::format(R"("loadgen_cpu":{:.2f},"server_cpu":{:.2f})", (cpu_seconds_self() - self0) / wall,
-                       pid > 0 ? (cpu_seconds_of(pid) - srv0) / wall : -1.0);
-  }
 };
 
 std::string padding(size_t n) { return std::string(n, 'x'); }

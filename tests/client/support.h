@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <regex>
@@ -76,6 +77,30 @@ inline bool wait_until(const std::function<bool()>& pred, std::chrono::milliseco
   }
   return pred();
 }
+
+// Values a callback reports on another thread (errors from on_error, say), collected for
+// checks on the test thread.
+template <class T>
+class collected {
+ public:
+  std::function<void(const T&)> sink() {
+    return [this](const T& v) {
+      std::lock_guard l(_m);
+      _values.push_back(v);
+    };
+  }
+  bool wait_any(std::chrono::milliseconds timeout = 10s) {
+    return wait_until([this] { return !all().empty(); }, timeout);
+  }
+  std::vector<T> all() {
+    std::lock_guard l(_m);
+    return _values;
+  }
+
+ private:
+  std::mutex _m;
+  std::vector<T> _values;
+};
 
 // A child process with its stdout on a pipe. Killed (SIGKILL) and reaped on destruction.
 class child_process {

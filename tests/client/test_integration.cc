@@ -455,16 +455,12 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("producer: a refused connection is a clear error, not a hang") {
-    std::mutex m;
-    std::vector<error> errors;
+    ft::collected<error> errors;
     runner r;
     auto o = fast_producer("http://127.0.0.1:" + std::to_string(ft::unused_port()));
     o.reconnect.max_attempts = 2;
     producer p(r, o);
-    p.on_error([&](const error& e) {
-      std::lock_guard l(m);
-      errors.push_back(e);
-    });
+    p.on_error(errors.sink());
     auto f = p.publish({.topic = "t", .data = "1"});
     REQUIRE(f.wait_for(10s) == std::future_status::ready);
     auto res = f.get();
@@ -472,9 +468,8 @@ TEST_SUITE("integration") {
     CHECK(res.code() == errc::reconnect_failed);
     CHECK(res.err().message.find("refused") != std::string::npos);
     CHECK(p.publish({.topic = "t", .data = "1"}, {}).code() == errc::reconnect_failed);
-    std::lock_guard l(m);
-    REQUIRE_FALSE(errors.empty());
-    CHECK(errors.front().code == errc::connection_failed);
+    REQUIRE_FALSE(errors.all().empty());
+    CHECK(errors.all().front().code == errc::connection_failed);
   }
 
   TEST_CASE("producer and consumer: malformed URLs and invalid options are config errors") {

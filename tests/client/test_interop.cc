@@ -358,43 +358,31 @@ TEST_SUITE("integration") {
 
   TEST_CASE("interop: a malformed packet from the server closes the connection with a protocol error") {
     inbox in;
-    std::mutex m;
-    std::vector<error> errors;
+    ft::collected<error> errors;
     runner r;
     auto o = fast_options(server().url(server().raw_port));
     o.reconnect.enabled = false;
     sio::client c(r, o);
-    c.on_error([&](const error& e) {
-      std::lock_guard l(m);
-      errors.push_back(e);
-    });
+    c.on_error(errors.sink());
     auto s = c.socket();
     in.attach(s);
     s.connect();
     REQUIRE(in.wait_connects(1));
     REQUIRE(in.wait_disconnects(1));
     CHECK(in.disconnects().front() == sio::disconnect_reason::parse_error);
-    REQUIRE(ft::wait_until([&] {
-      std::lock_guard l(m);
-      return !errors.empty();
-    }));
-    std::lock_guard l(m);
-    CHECK(errors.front().code == errc::protocol_error);
-    CHECK(errors.front().message.find("invalid JSON") != std::string::npos);
+    REQUIRE(errors.wait_any());
+    CHECK(errors.all().front().code == errc::protocol_error);
+    CHECK(errors.all().front().message.find("invalid JSON") != std::string::npos);
   }
 
   TEST_CASE("interop: a server that stops pinging is detected within pingInterval + pingTimeout") {
     inbox in;
-    std::mutex m;
-    std::vector<error> errors;
+    ft::collected<error> errors;
     runner r;
     auto o = fast_options(server().url(server().silent_port));
     o.reconnect.enabled = false;
     sio::client c(r, o);
-    c.on_error([&](const error& e) {
-      std::lock_guard l(m);
-      errors.push_back(e);
-    });
+    c.on_error(errors.sink());
     auto s = c.socket();
     in.attach(s);
     auto pending = s.emit_with_ack("never-answered", {}, 10s);
@@ -406,9 +394,8 @@ TEST_SUITE("integration") {
     CHECK(in.disconnects().front() == sio::disconnect_reason::ping_timeout);
     auto p = pending.get();  // sent, then the connection died: fails, does not hang
     CHECK(p.code() == errc::disconnected);
-    std::lock_guard l(m);
-    REQUIRE_FALSE(errors.empty());
-    CHECK(errors.front().code == errc::ping_timeout);
+    REQUIRE_FALSE(errors.all().empty());
+    CHECK(errors.all().front().code == errc::ping_timeout);
   }
 
   TEST_CASE("interop: a producer against a server that never acks fails its futures with timeout") {
